@@ -1,0 +1,427 @@
+"""The runner actor: admits runs and drives their attempts.
+
+It keeps, per project, a FIFO of waiting runs and a count of running ones. A run starts
+when ``policy.admission`` says so (the project's ``maxConcurrentRequests`` and the pool's
+size); it then loops over attempts, each on a leased worker, recording every transition
+through the store before anyone hears of it. Runs are admitted in order of acceptance.
+
+Cancel and drain are trio cancellation of the run's scope, with the reason kept beside
+it: a user cancel ends the run ``canceled``; a drain (SIGTERM) records the attempt as
+interrupted and leaves the run unfinished, so the next start picks it up again, exactly
+as after a crash.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections import deque
+from collections.abc import Awaitable, Callable
+from pathlib import Path
+from typing import Any, NoReturn
+
+import msgspec
+import trio
+
+from .. import projects
+from ..clock import Clock, iso
+from ..config import Settings
+from ..errors import ApiError, BadRequest, Forbidden, NotFound, Unavailable
+from ..ids import nanoid
+from ..messages import (
+    CancelRun,
+    Deploy,
+    ProjectVersion,
+    Reply,
+    RunnerCommand,
+    RunOptions,
+    RunRecord,
+    SubmitRun,
+    WaitRun,
+)
+from ..policy.admission import next_project
+from ..policy.attempts import after_attempt
+from ..store import queries
+from ..workers import protocol
+from ..workers.attempt import AttemptOutcome, run_attempt
+from .browser_pool import PoolHandle
+from .store import StoreHandle
+
+log = logging.getLogger(__name__)
+INBOX_SIZE = 64
+CANCELED_BY_USER = {"type": "cancelled-user-action", "message": "The run was canceled by user action."}
+
+
+class RunnerStatistics(msgspec.Struct, frozen=True):
+    waiting: int
+    running: int
+    draining: bool
+
+
+class _Active:
+    """A run being driven: its scope, and why it was cancelled, if it was."""
+
+    def __init__(self, run: RunRecord) -> None:
+        self.run = run
+        self.scope = trio.CancelScope()
+        self.cancel_reason: dict[str, Any] | None = None
+        self.draining = False
+        self.attempt: int | None = None  # the attempt recorded as running, if any
+
+
+class RunnerHandle:
+    def __init__(self, inbox: trio.MemorySendChannel[RunnerCommand], stats: Callable[[], RunnerStatistics]):
+        self._inbox = inbox
+        self.statistics = stats
+
+    async def _ask(self, make: Callable[[trio.MemorySendChannel[Reply[Any]]], RunnerCommand]) -> Any:
+        send, receive = trio.open_memory_channel[Reply[Any]](1)
+        async with receive:
+            await self._inbox.send(make(send))
+            return (await receive.receive()).unwrap()
+
+    async def submit(self, project: str, api: str, parameters: Any, options: RunOptions) -> RunRecord:
+        return await self._ask(  # type: ignore[no-any-return]
+            lambda r: SubmitRun(project=project, api=api, parameters=parameters, options=options, reply=r)
+        )
+
+    async def cancel(self, project: str, run_id: str) -> None:
+        await self._ask(lambda r: CancelRun(project=project, run_id=run_id, reply=r))
+
+    async def wait(self, run_id: str) -> None:
+        """Return once the run is no longer pending or started."""
+        await self._ask(lambda r: WaitRun(run_id=run_id, reply=r))
+
+    async def deploy(self, name: str, archive: bytes) -> ProjectVersion:
+        return await self._ask(lambda r: Deploy(name=name, archive=archive, reply=r))  # type: ignore[no-any-return]
+
+
+class _KeyValue:
+    def __init__(self, store: StoreHandle, project: str) -> None:
+        self._store = store
+        self._project = project
+
+    async def get(self, key: str) -> Any:
+        return await self._store.read(queries.kv_get, self._project, key)
+
+    async def set(self, key: str, value: Any) -> None:
+        await self._store.write(queries.kv_set, self._project, key, value)
+
+
+class _Runner:
+    def __init__(self, store: StoreHandle, pool: PoolHandle, settings: Settings, clock: Clock) -> None:
+        self.store = store
+        self.pool = pool
+        self.settings = settings
+        self.clock = clock
+        self.projects: dict[str, ProjectVersion] = {}
+        self.versions: dict[tuple[str, int], ProjectVersion] = {}
+        self.waiting: dict[str, deque[RunRecord]] = {}
+        self.running: dict[str, int] = {}
+        self.active: dict[str, _Active] = {}
+        self.waiters: dict[str, list[trio.MemorySendChannel[Reply[Any]]]] = {}
+        self.draining = False
+        self.idle = trio.Event()
+        self.nursery: trio.Nursery | None = None
+
+    def statistics(self) -> RunnerStatistics:
+        return RunnerStatistics(
+            waiting=sum(len(q) for q in self.waiting.values()), running=len(self.active), draining=self.draining
+        )
+
+    # -- admission ------------------------------------------------------------------------
+
+    def enqueue(self, run: RunRecord) -> None:
+        self.waiting.setdefault(run.project, deque()).append(run)
+
+    def admit(self) -> None:
+        assert self.nursery is not None
+        while not self.draining:
+            heads = {name: queue[0].seq for name, queue in self.waiting.items() if queue}
+            caps = {name: self._cap(name) for name in heads}
+            name = next_project(
+                heads, self.running, caps, total_running=len(self.active), capacity=self.settings.pool.size
+            )
+            if name is None:
+                return
+            run = self.waiting[name].popleft()
+            self.running[name] = self.running.get(name, 0) + 1
+            active = self.active[run.id] = _Active(run)
+            self.nursery.start_soon(self._drive, active)
+
+    def _cap(self, name: str) -> int:
+        project = self.projects.get(name)
+        return project.max_concurrent if project else 1
+
+    def _finished(self, run: RunRecord) -> None:
+        self.active.pop(run.id, None)
+        self.running[run.project] -= 1
+        for waiter in self.waiters.pop(run.id, []):
+            waiter.send_nowait(Reply(value=None))
+        self.admit()
+        if not self.active:
+            self.idle.set()
+            self.idle = trio.Event()
+
+    # -- driving one run ------------------------------------------------------------------
+
+    async def _version(self, run: RunRecord) -> ProjectVersion:
+        key = (run.project, run.version)
+        if key not in self.versions:
+            found = await self.store.read(queries.project_version, run.project, run.version)
+            if found is None:
+                raise AssertionError(f"run {run.id} refers to unknown project version {key}")
+            self.versions[key] = found
+        return self.versions[key]
+
+    async def _drive(self, active: _Active) -> None:
+        run = active.run
+        try:
+            with active.scope:
+                await self._attempts(active)
+            if active.scope.cancel_called:
+                with trio.CancelScope(shield=True):
+                    await self._record_cancel(active)
+        finally:
+            self._finished(run)
+
+    async def _attempts(self, active: _Active) -> None:
+        run = active.run
+        project = await self._version(run)
+        previous = await self.store.read(queries.list_attempts, run.id)
+        number = len(previous)
+        counted = sum(a.status in ("completed", "failed") for a in previous)
+        while True:
+            number += 1
+            outcome = await self._one_attempt(active, project, number)
+            counted += 1
+            decision = after_attempt(
+                succeeded=outcome.status == "completed",
+                error=outcome.error,
+                attempts_made=counted,
+                max_attempts=run.options.max_attempts,
+            )
+            await self.store.write(_end_attempt, run, number, outcome, decision.action, decision.error)
+            active.attempt = None
+            if decision.action != "retry":
+                return
+
+    async def _one_attempt(self, active: _Active, project: ProjectVersion, number: int) -> AttemptOutcome:
+        run = active.run
+        directory = self.settings.artifacts_path / run.id / str(number)
+        log_path = directory / "log.jsonl"
+        trace_path = directory / "trace.zip" if run.options.save_trace else None
+        video_dir = directory / "video" if self.settings.runs.record_video else None
+        start = protocol.Start(
+            attempt_id=f"{run.id}/{number}",
+            project_dir=project.path,
+            api=run.api,
+            parameters=run.parameters,
+            context=protocol.RunContext(
+                run_id=run.id,
+                project_name=run.project,
+                api_name=run.api,
+                attempt_number=number,
+                job_id=run.job_id,
+                job_run_id=run.job_run_id,
+                proxy=run.options.proxy,
+            ),
+            log_path=str(log_path),
+            trace_path=str(trace_path) if trace_path else None,
+            video_dir=str(video_dir) if video_dir else None,
+            proxy=run.options.proxy,
+            headless=self.settings.pool.headless,
+            max_result_bytes=self.settings.runs.max_result_bytes,
+        )
+        async with self.pool.lease() as lease:
+            await trio.to_thread.run_sync(lambda: directory.mkdir(parents=True, exist_ok=True))
+            await self.store.write(queries.start_attempt, run, number, str(log_path), start.trace_path, start.video_dir)
+            active.attempt = number
+            return await run_attempt(
+                lease,
+                start,
+                timeout_s=run.options.request_timeout_s,
+                abort_grace_s=self.settings.pool.abort_grace_s,
+                kv=_KeyValue(self.store, run.project),
+            )
+
+    async def _record_cancel(self, active: _Active) -> None:
+        # finish_attempt and finish_run only touch what is still unfinished, so a cancel
+        # racing with the attempt's own end cannot overwrite a recorded outcome.
+        if active.draining:
+            if active.attempt is not None:
+                await self.store.write(_interrupt_attempt, active.run, active.attempt)
+            return
+        await self.store.write(_cancel_run, active.run, active.attempt, active.cancel_reason or CANCELED_BY_USER)
+
+    # -- commands -------------------------------------------------------------------------
+
+    async def handle(self, command: RunnerCommand) -> None:
+        try:
+            if isinstance(command, SubmitRun):
+                value: Any = await self.submit(command)
+            elif isinstance(command, CancelRun):
+                await self.cancel(command)
+                return
+            elif isinstance(command, WaitRun):
+                self.wait(command)
+                return
+            else:
+                value = await self.deploy(command)
+        except ApiError as e:
+            command.reply.send_nowait(Reply(error=e))
+            return
+        command.reply.send_nowait(Reply(value=value))
+
+    async def submit(self, command: SubmitRun) -> RunRecord:
+        if self.draining:
+            raise Unavailable("the daemon is shutting down and accepts no new runs")
+        project = self.projects.get(command.project)
+        if project is None:
+            raise NotFound(f"project '{command.project}' is not deployed", details={"field": "projectName"})
+        if not project.api_access:
+            raise Forbidden(
+                f"API access is disabled for project '{project.name}' (Intuned.json apiAccess.enabled)",
+                details={"reason": "api-access-disabled"},
+            )
+        if command.api not in project.apis:
+            raise BadRequest(
+                f"API '{command.api}' does not exist in project '{project.name}'",
+                details={"field": "api", "available": project.apis},
+            )
+        run = await self.store.write(
+            queries.insert_run, nanoid(), project, command.api, command.parameters, command.options
+        )
+        self.enqueue(run)
+        self.admit()
+        return run
+
+    async def cancel(self, command: CancelRun) -> None:
+        run = await self.store.read(queries.get_run, command.run_id)
+        if run is None or run.project != command.project:
+            command.reply.send_nowait(Reply(error=NotFound(f"run '{command.run_id}' not found")))
+            return
+        active = self.active.get(run.id)
+        if active is not None:
+            # Answered once the run task has recorded the cancel.
+            self.waiters.setdefault(run.id, []).append(command.reply)
+            active.cancel_reason = CANCELED_BY_USER
+            active.scope.cancel()
+            return
+        queue = self.waiting.get(run.project, deque())
+        for queued in queue:
+            if queued.id == run.id:
+                queue.remove(queued)
+                await self.store.write(_cancel_run, run, None, CANCELED_BY_USER)
+                break
+        command.reply.send_nowait(Reply(value=None))
+        for waiter in self.waiters.pop(run.id, []):
+            waiter.send_nowait(Reply(value=None))
+
+    def wait(self, command: WaitRun) -> None:
+        unfinished = command.run_id in self.active or any(
+            run.id == command.run_id for queue in self.waiting.values() for run in queue
+        )
+        if unfinished:
+            self.waiters.setdefault(command.run_id, []).append(command.reply)
+        else:
+            command.reply.send_nowait(Reply(value=None))
+
+    async def deploy(self, command: Deploy) -> ProjectVersion:
+        try:
+            name = projects.check_name(command.name)
+            version = await self.store.read(queries.next_project_version, name)
+            directory = self.settings.projects_path / name / str(version)
+            apis, settings, raw = await trio.to_thread.run_sync(_prepare_project, command.archive, directory)
+        except projects.ProjectError as e:
+            raise BadRequest(str(e), details={"field": "archive"}) from e
+        project = ProjectVersion(
+            name=name,
+            version=version,
+            path=str(directory),
+            apis=apis,
+            api_access=settings.api_access.enabled,
+            max_concurrent=max(1, settings.replication.max_concurrent_requests),
+            deployed_at=iso(self.clock.now()),
+        )
+        await self.store.write(queries.record_deploy, project, raw)
+        self.projects[name] = self.versions[(name, version)] = project
+        self.admit()
+        return project
+
+    # -- shutdown -------------------------------------------------------------------------
+
+    async def drain(self, timeout_s: float) -> None:
+        """Start nothing new; give running attempts ``timeout_s``, then interrupt them."""
+        self.draining = True
+        with trio.move_on_after(timeout_s):
+            while self.active:
+                await self.idle.wait()
+        for active in list(self.active.values()):
+            active.draining = True
+            active.scope.cancel()
+        while self.active:
+            await self.idle.wait()
+
+
+def _prepare_project(archive: bytes, directory: Path) -> tuple[list[str], projects.ProjectSettings, Any]:
+    projects.unpack(archive, directory)
+    apis = projects.scan_apis(directory)
+    if not apis:
+        raise projects.ProjectError("the project has no APIs: expected api/<name>.py files")
+    settings, raw = projects.read_settings(directory)
+    return apis, settings, raw
+
+
+def _end_attempt(
+    tx: queries.Tx,
+    run: RunRecord,
+    number: int,
+    outcome: AttemptOutcome,
+    action: str,
+    run_error: dict[str, Any] | None,
+) -> None:
+    queries.finish_attempt(tx, run, number, outcome.status, outcome.error)
+    if action == "complete":
+        extended = [msgspec.to_builtins(p) for p in outcome.extended_payloads]
+        queries.finish_run(tx, run, "completed", result=outcome.result, extended_payloads=extended or None)
+    elif action == "fail":
+        queries.finish_run(tx, run, "failed", error=run_error)
+
+
+def _cancel_run(tx: queries.Tx, run: RunRecord, number: int | None, reason: dict[str, Any]) -> None:
+    if number is not None:
+        queries.finish_attempt(tx, run, number, "canceled", {"code": "canceled", "message": reason["message"]})
+    queries.finish_run(tx, run, "canceled", reason=reason)
+
+
+def _interrupt_attempt(tx: queries.Tx, run: RunRecord, number: int) -> None:
+    queries.finish_attempt(
+        tx, run, number, "interrupted", {"code": "interrupted", "message": "The daemon stopped during this attempt"}
+    )
+
+
+async def run_runner(
+    store: StoreHandle,
+    pool: PoolHandle,
+    settings: Settings,
+    *,
+    clock: Clock,
+    task_status: trio.TaskStatus[tuple[RunnerHandle, Callable[[float], Awaitable[None]]]] = trio.TASK_STATUS_IGNORED,
+) -> NoReturn:
+    runner = _Runner(store, pool, settings, clock)
+    for project in await store.read(queries.current_projects):
+        runner.projects[project.name] = runner.versions[(project.name, project.version)] = project
+    interrupted = await store.write(queries.interrupt_running_attempts)
+    unfinished = await store.read(queries.unfinished_runs)
+    if interrupted or unfinished:
+        log.info("recovering %d unfinished runs (%d interrupted attempts)", len(unfinished), interrupted)
+    send, receive = trio.open_memory_channel[RunnerCommand](INBOX_SIZE)
+    async with receive, trio.open_nursery() as nursery:
+        runner.nursery = nursery
+        for run in unfinished:
+            runner.enqueue(run)
+        runner.admit()
+        task_status.started((RunnerHandle(send, runner.statistics), runner.drain))
+        async for command in receive:
+            await runner.handle(command)
+    raise AssertionError("runner inbox closed")

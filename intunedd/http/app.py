@@ -1,0 +1,99 @@
+"""The Quart-Trio application: authentication, the canonical error body, the blueprints."""
+
+from __future__ import annotations
+
+import logging
+
+import msgspec
+from quart import Response, request, websocket
+from quart_trio import QuartTrio
+from werkzeug.exceptions import HTTPException, RequestEntityTooLarge
+
+from .. import __version__
+from ..errors import ApiError, BadRequest, Forbidden, NotFound, PayloadTooLarge, Unauthorized
+from ..store import queries
+from .handles import Handles
+from .responses import json_response
+from .routes.projects import projects_blueprint
+from .routes.runs import runs_blueprint
+from .ws import events_blueprint
+
+log = logging.getLogger(__name__)
+API_PREFIX = "/api/v1/"
+
+def _error_response(error: ApiError) -> Response:
+    return json_response(error.body(), error.status)
+
+
+async def _authenticate(handles: Handles, key: str | None, workspace_id: str | None) -> None:
+    if not key:
+        raise Unauthorized("Missing API key: send it in the x-api-key header", details={"field": "x-api-key"})
+    digest = queries.hash_key(key)
+    if digest not in handles.known_keys:
+        if not await handles.store.read(queries.key_is_valid, key):
+            raise Unauthorized("Invalid API key", details={"field": "x-api-key"})
+        handles.known_keys.add(digest)
+    if workspace_id is not None and workspace_id != handles.workspace_id:
+        raise Forbidden(
+            f"workspaceId '{workspace_id}' is not this daemon's workspace", details={"field": "workspaceId"}
+        )
+
+
+def create_app(handles: Handles) -> QuartTrio:
+    app = QuartTrio(__name__)
+    app.config["MAX_CONTENT_LENGTH"] = handles.settings.server.max_body_bytes
+    app.config["PROVIDE_AUTOMATIC_OPTIONS"] = False
+
+    @app.before_request
+    async def check_key() -> None:
+        if request.path.startswith(API_PREFIX):
+            view_args = request.view_args or {}
+            await _authenticate(handles, request.headers.get("x-api-key"), view_args.get("workspace_id"))
+
+    @app.before_websocket
+    async def check_ws_key() -> None:
+        key = websocket.headers.get("x-api-key") or websocket.args.get("apiKey")
+        await _authenticate(handles, key, (websocket.view_args or {}).get("workspace_id"))
+
+    @app.errorhandler(ApiError)
+    async def api_error(error: ApiError) -> Response:
+        return _error_response(error)
+
+    @app.errorhandler(HTTPException)
+    async def http_error(error: HTTPException) -> Response:
+        if isinstance(error, RequestEntityTooLarge):
+            limit = handles.settings.server.max_body_bytes
+            return _error_response(PayloadTooLarge(f"The request body exceeds {limit} bytes", {"field": "body"}))
+        if error.code == 404:
+            return _error_response(NotFound(f"No route for {request.method} {request.path}"))
+        problem = BadRequest(error.description or "Bad request")
+        problem.status = error.code or 400
+        if problem.status == 405:
+            problem.code = "method-not-allowed"
+        return _error_response(problem)
+
+    @app.errorhandler(Exception)
+    async def unexpected(error: Exception) -> Response:
+        log.exception("unexpected error serving %s %s", request.method, request.path)
+        return _error_response(ApiError("Internal server error"))
+
+    @app.get("/health")
+    async def health() -> Response:
+        return json_response(
+            {
+                "status": "ok",
+                "version": __version__,
+                "pool": msgspec.to_builtins(handles.pool.statistics()),
+                "runner": msgspec.to_builtins(handles.runner.statistics()),
+                "store": msgspec.to_builtins(handles.store.statistics()),
+            }
+        )
+
+    @app.get("/api/v1/info")
+    async def info() -> Response:
+        return json_response({"workspaceId": handles.workspace_id, "version": __version__})
+
+    app.register_blueprint(runs_blueprint(handles))
+    app.register_blueprint(projects_blueprint(handles))
+    app.register_blueprint(events_blueprint(handles))
+    return app

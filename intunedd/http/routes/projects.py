@@ -1,0 +1,36 @@
+"""Projects: deploy an archive (each deploy is a new version), list them."""
+
+from __future__ import annotations
+
+from quart import Blueprint, Response, request
+
+from ...errors import NotFound
+from ...store import queries
+from ..handles import Handles
+from ..responses import json_response
+from ..schemas import project_item
+
+WORKSPACE = "/api/v1/workspace/<workspace_id>"
+
+
+def projects_blueprint(h: Handles) -> Blueprint:
+    bp = Blueprint("projects", __name__)
+
+    @bp.post(f"{WORKSPACE}/projects/<project>/deploy")
+    async def deploy(workspace_id: str, project: str) -> Response:
+        deployed = await h.runner.deploy(project, await request.get_data())
+        body = project_item(deployed)
+        return json_response({"projectName": deployed.name, **body}, 201)
+
+    @bp.get(f"{WORKSPACE}/projects")
+    async def list_projects(workspace_id: str) -> Response:
+        return json_response([project_item(p) for p in await h.store.read(queries.current_projects)])
+
+    @bp.get(f"{WORKSPACE}/projects/<project>")
+    async def get_project(workspace_id: str, project: str) -> Response:
+        for found in await h.store.read(queries.current_projects):
+            if found.name == project:
+                return json_response(project_item(found))
+        raise NotFound(f"project '{project}' is not deployed", details={"field": "projectName"})
+
+    return bp

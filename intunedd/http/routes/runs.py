@@ -1,0 +1,111 @@
+"""Runs: Intuned's start/result/sync paths, plus cancel, list, detail and artifacts."""
+
+from __future__ import annotations
+
+import trio
+from quart import Blueprint, Response, request
+
+from ...errors import BadRequest, NotFound
+from ...messages import AttemptRecord, RunOptions, RunRecord
+from ...policy.run_filters import FilterError, parse_filter
+from ...store import queries
+from ..handles import Handles
+from ..responses import file_response, first_file, json_response
+from ..schemas import RunStartBody, decode_body, run_detail, run_item, run_result, sync_run_result
+
+PROJECT = "/api/v1/workspace/<workspace_id>/projects/<project>"
+MAX_PAGE = 500
+
+
+def runs_blueprint(h: Handles) -> Blueprint:
+    bp = Blueprint("runs", __name__)
+
+    def options(body: RunStartBody) -> RunOptions:
+        defaults = h.settings.runs
+        attempts = body.retry.maximum_attempts if body.retry else None
+        return RunOptions(
+            max_attempts=attempts if isinstance(attempts, int) else defaults.default_max_attempts,
+            request_timeout_s=body.request_timeout or defaults.default_request_timeout_s,
+            save_trace=body.save_trace is not False,
+            proxy=body.proxy,
+            auth_session=body.auth_session,
+            sink=body.sink,
+        )
+
+    async def submit(project: str) -> RunRecord:
+        body = decode_body(await request.get_data(), RunStartBody)
+        return await h.runner.submit(project, body.api, body.parameters, options(body))
+
+    async def load(project: str, run_id: str) -> RunRecord:
+        run = await h.store.read(queries.get_run, run_id)
+        if run is None or run.project != project:
+            raise NotFound(f"run '{run_id}' not found in project '{project}'", details={"field": "runId"})
+        return run
+
+    @bp.post(f"{PROJECT}/run/start")
+    async def start(workspace_id: str, project: str) -> Response:
+        run = await submit(project)
+        return json_response({"runId": run.id, "status": "pending"}, 201)
+
+    @bp.post(f"{PROJECT}/run")
+    async def run_sync(workspace_id: str, project: str) -> Response:
+        run = await submit(project)
+        with trio.move_on_after(h.settings.runs.sync_run_max_wait_s):
+            await h.runner.wait(run.id)
+        return json_response(sync_run_result(await load(project, run.id)))
+
+    @bp.get(f"{PROJECT}/run/<run_id>/result")
+    async def result(workspace_id: str, project: str, run_id: str) -> Response:
+        return json_response(run_result(await load(project, run_id)))
+
+    @bp.post(f"{PROJECT}/run/<run_id>/cancel")
+    async def cancel(workspace_id: str, project: str, run_id: str) -> Response:
+        await h.runner.cancel(project, run_id)
+        run = await load(project, run_id)
+        return json_response({"runId": run.id, "status": run.status})
+
+    @bp.get(f"{PROJECT}/runs")
+    async def list_runs(workspace_id: str, project: str) -> Response:
+        try:
+            limit = int(request.args.get("limit", 50))
+            offset = int(request.args.get("offset", 0))
+        except ValueError as e:
+            raise BadRequest("limit and offset must be whole numbers", details={"field": "limit"}) from e
+        if not (1 <= limit <= MAX_PAGE) or offset < 0:
+            raise BadRequest(f"limit must be 1-{MAX_PAGE} and offset >= 0", details={"field": "limit"})
+        try:
+            conditions = [parse_filter(f) for f in request.args.getlist("filter")]
+        except FilterError as e:
+            raise BadRequest(str(e), details={"field": "filter"}) from e
+        runs, total = await h.store.read(queries.list_runs, project, conditions, limit, offset)
+        return json_response({"items": [run_item(r) for r in runs], "total": total})
+
+    @bp.get(f"{PROJECT}/runs/<run_id>")
+    async def detail(workspace_id: str, project: str, run_id: str) -> Response:
+        run = await load(project, run_id)
+        return json_response(run_detail(run, await h.store.read(queries.list_attempts, run_id)))
+
+    async def attempt(project: str, run_id: str, number: int) -> AttemptRecord:
+        await load(project, run_id)
+        for found in await h.store.read(queries.list_attempts, run_id):
+            if found.number == number:
+                return found
+        raise NotFound(f"run '{run_id}' has no attempt {number}", details={"field": "attempt"})
+
+    @bp.get(f"{PROJECT}/runs/<run_id>/attempts/<int:number>/log")
+    async def attempt_log(workspace_id: str, project: str, run_id: str, number: int) -> Response:
+        found = await attempt(project, run_id, number)
+        return await file_response(found.log_path, "application/x-ndjson", f"log_{run_id}_{number}.jsonl")
+
+    @bp.get(f"{PROJECT}/runs/<run_id>/attempts/<int:number>/trace")
+    async def attempt_trace(workspace_id: str, project: str, run_id: str, number: int) -> Response:
+        found = await attempt(project, run_id, number)
+        return await file_response(found.trace_path, "application/zip", f"trace_{run_id}_{number}.zip")
+
+    @bp.get(f"{PROJECT}/runs/<run_id>/attempts/<int:number>/video")
+    async def attempt_video(workspace_id: str, project: str, run_id: str, number: int) -> Response:
+        found = await attempt(project, run_id, number)
+        video = await trio.to_thread.run_sync(first_file, found.video_path, ".webm")
+        return await file_response(video, "video/webm", f"video_{run_id}_{number}.webm")
+
+    return bp

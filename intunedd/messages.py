@@ -1,0 +1,159 @@
+"""What actors tell each other: domain records, commands with their reply slot, and events.
+
+Everything here is a frozen msgspec Struct. A command that needs an answer carries the
+send end of a one-slot channel (``reply``); the actor sends exactly one ``Reply`` to it.
+"""
+
+from __future__ import annotations
+
+from typing import Any, Generic, TypeVar
+
+import msgspec
+import trio
+
+T = TypeVar("T")
+
+
+class _Message(msgspec.Struct, frozen=True, kw_only=True):
+    pass
+
+
+# -- domain records (rows of the store, decoded) ------------------------------------------
+
+
+class ProjectVersion(_Message):
+    name: str
+    version: int
+    path: str
+    apis: list[str]
+    api_access: bool
+    max_concurrent: int
+    deployed_at: str
+
+
+class RunOptions(_Message):
+    max_attempts: int
+    request_timeout_s: int
+    save_trace: bool
+    proxy: str | None = None
+    auth_session: Any = None
+    sink: Any = None
+
+
+class RunRecord(_Message):
+    id: str
+    seq: int
+    project: str
+    version: int
+    api: str
+    parameters: Any
+    options: RunOptions
+    status: str
+    run_type: str
+    created_at: str
+    started_at: str | None = None
+    ended_at: str | None = None
+    result: Any = None
+    extended_payloads: list[Any] | None = None
+    error: Any = None
+    reason: Any = None
+    attempts_count: int = 0
+    job_id: str | None = None
+    job_run_id: str | None = None
+
+
+class AttemptRecord(_Message):
+    run_id: str
+    number: int
+    status: str
+    started_at: str
+    ended_at: str | None = None
+    error: Any = None
+    log_path: str | None = None
+    trace_path: str | None = None
+    video_path: str | None = None
+
+
+class Event(_Message):
+    """Published on the bus after the change it describes is committed."""
+
+    type: str
+    at: str
+    project: str | None = None
+    run_id: str | None = None
+    data: dict[str, Any] = {}
+
+
+# -- replies ----------------------------------------------------------------------------
+
+
+class Reply(_Message, Generic[T]):
+    value: T | None = None
+    error: Exception | None = None
+
+    def unwrap(self) -> T:
+        if self.error is not None:
+            raise self.error
+        return self.value  # type: ignore[return-value]
+
+
+ReplySlot = trio.MemorySendChannel[Reply[Any]]
+
+
+# -- runner commands --------------------------------------------------------------------
+
+
+class SubmitRun(_Message):
+    project: str
+    api: str
+    parameters: Any
+    options: RunOptions
+    reply: ReplySlot
+
+
+class CancelRun(_Message):
+    project: str
+    run_id: str
+    reply: ReplySlot
+
+
+class WaitRun(_Message):
+    run_id: str
+    reply: ReplySlot
+
+
+class Deploy(_Message):
+    name: str
+    archive: bytes
+    reply: ReplySlot
+
+
+RunnerCommand = SubmitRun | CancelRun | WaitRun | Deploy
+
+
+# -- bus commands -----------------------------------------------------------------------
+
+
+class EventFilter(_Message):
+    project: str | None = None
+    run_id: str | None = None
+    types: frozenset[str] | None = None
+
+    def matches(self, event: Event) -> bool:
+        return (
+            (self.project is None or event.project == self.project)
+            and (self.run_id is None or event.run_id == self.run_id)
+            and (self.types is None or event.type in self.types)
+        )
+
+
+class Subscribe(_Message):
+    filter: EventFilter
+    events: trio.MemorySendChannel[Event]
+
+
+class Publish(_Message):
+    events: list[Event]
+
+
+BusCommand = Subscribe | Publish

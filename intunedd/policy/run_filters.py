@@ -1,0 +1,62 @@
+"""Parse the run-list filters of Intuned's CLI: ``status=failed``, ``run_duration>5000``, …"""
+
+from __future__ import annotations
+
+import re
+from typing import Any
+
+import msgspec
+
+from ..clock import iso, parse_iso
+
+FIELDS = (
+    "id", "status", "api_name", "run_type", "job_id", "job_run_id",
+    "created_at", "started_at", "ended_at", "run_duration",
+)  # fmt: skip
+_TIME_FIELDS = {"created_at", "started_at", "ended_at"}
+_ORDERED_FIELDS = _TIME_FIELDS | {"run_duration"}
+STATUSES = ("pending", "started", "completed", "failed", "canceled")
+_PATTERN = re.compile(r"^\s*([a-z_]+)\s*(>=|<=|!=|=|>|<)\s*(.*?)\s*$")
+
+
+class Condition(msgspec.Struct, frozen=True):
+    field: str
+    op: str
+    value: Any
+
+
+class FilterError(ValueError):
+    pass
+
+
+def parse_filter(text: str) -> Condition:
+    match = _PATTERN.match(text)
+    if not match:
+        raise FilterError(f"filter {text!r} is not of the form <field><op><value>")
+    name, op, raw = match.groups()
+    if name not in FIELDS:
+        raise FilterError(f"filter field {name!r} is not one of {', '.join(FIELDS)}")
+    if op not in ("=", "!=") and name not in _ORDERED_FIELDS:
+        raise FilterError(f"filter field {name!r} only supports = and !=")
+    return Condition(name, op, _value(name, raw))
+
+
+def _value(name: str, raw: str) -> Any:
+    if name == "status":
+        status = raw.lower()
+        if status not in STATUSES:
+            raise FilterError(f"status {raw!r} is not one of {', '.join(STATUSES)}")
+        return status
+    if name == "run_type":
+        return raw.upper()
+    if name in _TIME_FIELDS:
+        try:
+            return iso(parse_iso(raw))
+        except ValueError as e:
+            raise FilterError(f"{name} value {raw!r} is not an ISO-8601 time") from e
+    if name == "run_duration":
+        try:
+            return int(raw)
+        except ValueError as e:
+            raise FilterError(f"run_duration value {raw!r} is not a whole number of milliseconds") from e
+    return raw

@@ -1,0 +1,108 @@
+"""Deployed projects on disk: unpack an archive, find its APIs, read its Intuned.json.
+
+Sync file I/O, run in a thread by the runner. A project is Intuned's layout: every
+``api/**/*.py`` is an API named by its path under ``api/`` without the extension.
+"""
+
+from __future__ import annotations
+
+import io
+import json
+import re
+import shutil
+import tarfile
+from pathlib import Path
+from typing import Any
+
+import msgspec
+
+SETTINGS_FILES = ("Intuned.json", "Intuned.jsonc")
+PROJECT_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,99}$")
+
+
+class ProjectError(ValueError):
+    pass
+
+
+class ApiAccess(msgspec.Struct, frozen=True):
+    enabled: bool = True
+
+
+class Replication(msgspec.Struct, frozen=True, rename="camel"):
+    max_concurrent_requests: int = 1
+
+
+class ProjectSettings(msgspec.Struct, frozen=True, rename="camel"):
+    """The parts of Intuned.json the daemon honours; everything else is kept but ignored."""
+
+    api_access: ApiAccess = ApiAccess()
+    replication: Replication = Replication()
+
+
+def _strip_jsonc(text: str) -> str:
+    # Drop // and /* */ comments outside strings, then trailing commas.
+    out, i, in_string = [], 0, False
+    while i < len(text):
+        c = text[i]
+        if in_string:
+            out.append(c)
+            if c == "\\" and i + 1 < len(text):
+                out.append(text[i + 1])
+                i += 1
+            elif c == '"':
+                in_string = False
+        elif c == '"':
+            in_string = True
+            out.append(c)
+        elif text.startswith("//", i):
+            i = text.find("\n", i)
+            i = len(text) if i < 0 else i
+            continue
+        elif text.startswith("/*", i):
+            end = text.find("*/", i + 2)
+            i = len(text) if end < 0 else end + 2
+            continue
+        else:
+            out.append(c)
+        i += 1
+    return re.sub(r",(\s*[}\]])", r"\1", "".join(out))
+
+
+def read_settings(project_dir: Path) -> tuple[ProjectSettings, dict[str, Any]]:
+    for name in SETTINGS_FILES:
+        path = project_dir / name
+        if path.is_file():
+            try:
+                raw = json.loads(_strip_jsonc(path.read_text()))
+                return msgspec.convert(raw, ProjectSettings), raw
+            except (json.JSONDecodeError, msgspec.ValidationError) as e:
+                raise ProjectError(f"{name}: {e}") from e
+    return ProjectSettings(), {}
+
+
+def scan_apis(project_dir: Path) -> list[str]:
+    api_dir = project_dir / "api"
+    return sorted(
+        path.relative_to(api_dir).with_suffix("").as_posix()
+        for path in api_dir.rglob("*.py")
+        if path.name != "__init__.py" and "__pycache__" not in path.parts
+    )
+
+
+def unpack(archive: bytes, dest: Path) -> None:
+    """Extract a tar.gz into ``dest``, refusing links and paths that escape it."""
+    if dest.exists():
+        shutil.rmtree(dest)
+    dest.mkdir(parents=True)
+    try:
+        with tarfile.open(fileobj=io.BytesIO(archive), mode="r:*") as tar:
+            tar.extractall(dest, filter="data")
+    except (tarfile.TarError, OSError) as e:
+        shutil.rmtree(dest, ignore_errors=True)
+        raise ProjectError(f"the archive could not be unpacked: {e}") from e
+
+
+def check_name(name: str) -> str:
+    if not PROJECT_NAME.match(name):
+        raise ProjectError(f"project name {name!r} must be 1-100 letters, digits, '.', '_' or '-'")
+    return name

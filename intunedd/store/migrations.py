@@ -1,0 +1,81 @@
+"""Schema history. A released migration is never edited: add a new one."""
+
+from __future__ import annotations
+
+import sqlite_utils
+from sqlite_utils.migrations import Migrations
+
+migrations = Migrations("intunedd")
+
+
+@migrations(name="0001_initial")
+def _initial(db: sqlite_utils.Database) -> None:
+    db.executescript(
+        """
+        CREATE TABLE meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
+        CREATE TABLE api_keys (
+            id TEXT PRIMARY KEY,
+            name TEXT NOT NULL,
+            key_hash TEXT NOT NULL UNIQUE,
+            created_at TEXT NOT NULL
+        );
+        CREATE TABLE projects (
+            name TEXT PRIMARY KEY,
+            current_version INTEGER NOT NULL,
+            created_at TEXT NOT NULL
+        );
+        CREATE TABLE project_versions (
+            project TEXT NOT NULL REFERENCES projects(name),
+            version INTEGER NOT NULL,
+            path TEXT NOT NULL,
+            apis TEXT NOT NULL,
+            api_access INTEGER NOT NULL,
+            max_concurrent INTEGER NOT NULL,
+            settings TEXT NOT NULL,
+            deployed_at TEXT NOT NULL,
+            PRIMARY KEY (project, version)
+        );
+        CREATE TABLE runs (
+            seq INTEGER PRIMARY KEY AUTOINCREMENT,
+            id TEXT NOT NULL UNIQUE,
+            project TEXT NOT NULL,
+            version INTEGER NOT NULL,
+            api TEXT NOT NULL,
+            parameters TEXT NOT NULL,
+            options TEXT NOT NULL,
+            status TEXT NOT NULL,
+            run_type TEXT NOT NULL,
+            job_id TEXT,
+            job_run_id TEXT,
+            created_at TEXT NOT NULL,
+            started_at TEXT,
+            ended_at TEXT,
+            result TEXT,
+            extended_payloads TEXT,
+            error TEXT,
+            reason TEXT,
+            attempts_count INTEGER NOT NULL DEFAULT 0
+        );
+        CREATE INDEX runs_project_created ON runs (project, created_at);
+        CREATE INDEX runs_status ON runs (status);
+        CREATE TABLE attempts (
+            run_id TEXT NOT NULL REFERENCES runs(id),
+            number INTEGER NOT NULL,
+            status TEXT NOT NULL,
+            started_at TEXT NOT NULL,
+            ended_at TEXT,
+            error TEXT,
+            log_path TEXT,
+            trace_path TEXT,
+            video_path TEXT,
+            PRIMARY KEY (run_id, number)
+        );
+        CREATE TABLE kv (
+            project TEXT NOT NULL,
+            key TEXT NOT NULL,
+            value TEXT NOT NULL,
+            updated_at TEXT NOT NULL,
+            PRIMARY KEY (project, key)
+        );
+        """
+    )

@@ -1,0 +1,343 @@
+"""All SQL. Reads are ``fn(db, ...)``; writes are ``fn(tx, ...)`` and name the events they cause.
+
+Only the store actor calls these (inside one transaction per call), so nothing here locks.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from dataclasses import dataclass, field
+from typing import Any
+
+import msgspec
+import sqlite_utils
+
+from ..messages import AttemptRecord, Event, ProjectVersion, RunOptions, RunRecord
+from ..policy.run_filters import Condition
+
+_json = msgspec.json.Encoder()
+_decode_options = msgspec.json.Decoder(RunOptions)
+
+
+@dataclass
+class Tx:
+    """A write transaction: the database plus the events to publish once it commits."""
+
+    db: sqlite_utils.Database
+    now: str
+    events: list[Event] = field(default_factory=list)
+
+    def emit(self, type: str, *, project: str | None = None, run_id: str | None = None, **data: Any) -> None:
+        self.events.append(Event(type=type, at=self.now, project=project, run_id=run_id, data=data))
+
+    def execute(self, sql: str, params: tuple[Any, ...] | dict[str, Any] = ()) -> Any:
+        return self.db.conn.execute(sql, params)
+
+
+def _dumps(value: Any) -> str | None:
+    return None if value is None else _json.encode(value).decode()
+
+
+def _loads(text: str | None) -> Any:
+    return None if text is None else msgspec.json.decode(text)
+
+
+def hash_key(key: str) -> str:
+    # API keys are 256-bit random tokens, so a plain SHA-256 cannot be brute-forced.
+    return hashlib.sha256(key.encode()).hexdigest()
+
+
+# -- workspace and keys -------------------------------------------------------------------
+
+
+def ensure_workspace(tx: Tx, configured: str, generated: str) -> str:
+    row = tx.execute("SELECT value FROM meta WHERE key='workspace_id'").fetchone()
+    if configured:
+        tx.execute("INSERT OR REPLACE INTO meta VALUES ('workspace_id', ?)", (configured,))
+        return configured
+    if row:
+        return str(row[0])
+    tx.execute("INSERT INTO meta VALUES ('workspace_id', ?)", (generated,))
+    return generated
+
+
+def insert_api_key(tx: Tx, key_id: str, name: str, key: str) -> None:
+    tx.execute("INSERT INTO api_keys VALUES (?, ?, ?, ?)", (key_id, name, hash_key(key), tx.now))
+
+
+def key_is_valid(db: sqlite_utils.Database, key: str) -> bool:
+    row = db.conn.execute("SELECT 1 FROM api_keys WHERE key_hash=?", (hash_key(key),)).fetchone()
+    return row is not None
+
+
+# -- projects -----------------------------------------------------------------------------
+
+_PROJECT_COLUMNS = "project, version, path, apis, api_access, max_concurrent, deployed_at"
+
+
+def _project(row: tuple[Any, ...]) -> ProjectVersion:
+    name, version, path, apis, api_access, max_concurrent, deployed_at = row
+    return ProjectVersion(
+        name=name,
+        version=version,
+        path=path,
+        apis=_loads(apis),
+        api_access=bool(api_access),
+        max_concurrent=max_concurrent,
+        deployed_at=deployed_at,
+    )
+
+
+def next_project_version(db: sqlite_utils.Database, name: str) -> int:
+    row = db.conn.execute("SELECT MAX(version) FROM project_versions WHERE project=?", (name,)).fetchone()
+    return int(row[0] or 0) + 1
+
+
+def record_deploy(tx: Tx, project: ProjectVersion, settings: Any) -> None:
+    tx.execute(
+        "INSERT INTO projects VALUES (?, ?, ?) "
+        "ON CONFLICT(name) DO UPDATE SET current_version=excluded.current_version",
+        (project.name, project.version, tx.now),
+    )
+    tx.execute(
+        "INSERT INTO project_versions VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+        (
+            project.name,
+            project.version,
+            project.path,
+            _dumps(project.apis),
+            int(project.api_access),
+            project.max_concurrent,
+            _dumps(settings),
+            project.deployed_at,
+        ),
+    )
+    tx.emit("project.deployed", project=project.name, version=project.version, apis=project.apis)
+
+
+def current_projects(db: sqlite_utils.Database) -> list[ProjectVersion]:
+    rows = db.conn.execute(
+        f"SELECT {_PROJECT_COLUMNS} FROM project_versions v JOIN projects p "
+        "ON p.name = v.project AND p.current_version = v.version ORDER BY project"
+    ).fetchall()
+    return [_project(row) for row in rows]
+
+
+def project_version(db: sqlite_utils.Database, name: str, version: int) -> ProjectVersion | None:
+    row = db.conn.execute(
+        f"SELECT {_PROJECT_COLUMNS} FROM project_versions WHERE project=? AND version=?", (name, version)
+    ).fetchone()
+    return _project(row) if row else None
+
+
+# -- runs ---------------------------------------------------------------------------------
+
+_RUN_COLUMNS = (
+    "id, seq, project, version, api, parameters, options, status, run_type, created_at, started_at, "
+    "ended_at, result, extended_payloads, error, reason, attempts_count, job_id, job_run_id"
+)
+
+
+def _run(row: tuple[Any, ...]) -> RunRecord:
+    (id_, seq, project, version, api, parameters, options, status, run_type, created_at, started_at,
+     ended_at, result, extended, error, reason, attempts_count, job_id, job_run_id) = row  # fmt: skip
+    return RunRecord(
+        id=id_,
+        seq=seq,
+        project=project,
+        version=version,
+        api=api,
+        parameters=_loads(parameters),
+        options=_decode_options.decode(options),
+        status=status,
+        run_type=run_type,
+        created_at=created_at,
+        started_at=started_at,
+        ended_at=ended_at,
+        result=_loads(result),
+        extended_payloads=_loads(extended),
+        error=_loads(error),
+        reason=_loads(reason),
+        attempts_count=attempts_count,
+        job_id=job_id,
+        job_run_id=job_run_id,
+    )
+
+
+def insert_run(
+    tx: Tx, run_id: str, project: ProjectVersion, api: str, parameters: Any, options: RunOptions
+) -> RunRecord:
+    cursor = tx.execute(
+        "INSERT INTO runs (id, project, version, api, parameters, options, status, run_type, created_at) "
+        "VALUES (?, ?, ?, ?, ?, ?, 'pending', 'STANDALONE', ?)",
+        (run_id, project.name, project.version, api, _dumps(parameters), _dumps(options), tx.now),
+    )
+    tx.emit("run.created", project=project.name, run_id=run_id, api=api)
+    return RunRecord(
+        id=run_id,
+        seq=cursor.lastrowid,
+        project=project.name,
+        version=project.version,
+        api=api,
+        parameters=parameters,
+        options=options,
+        status="pending",
+        run_type="STANDALONE",
+        created_at=tx.now,
+    )
+
+
+def get_run(db: sqlite_utils.Database, run_id: str) -> RunRecord | None:
+    row = db.conn.execute(f"SELECT {_RUN_COLUMNS} FROM runs WHERE id=?", (run_id,)).fetchone()
+    return _run(row) if row else None
+
+
+def unfinished_runs(db: sqlite_utils.Database) -> list[RunRecord]:
+    rows = db.conn.execute(
+        f"SELECT {_RUN_COLUMNS} FROM runs WHERE status IN ('pending', 'started') ORDER BY seq"
+    ).fetchall()
+    return [_run(row) for row in rows]
+
+
+_FILTER_COLUMNS = {
+    "id": "id",
+    "status": "status",
+    "api_name": "api",
+    "run_type": "run_type",
+    "job_id": "job_id",
+    "job_run_id": "job_run_id",
+    "created_at": "created_at",
+    "started_at": "started_at",
+    "ended_at": "ended_at",
+    "run_duration": "CAST((julianday(ended_at) - julianday(started_at)) * 86400000 AS INTEGER)",
+}
+
+
+def list_runs(
+    db: sqlite_utils.Database, project: str, conditions: list[Condition], limit: int, offset: int
+) -> tuple[list[RunRecord], int]:
+    where = ["project = ?"]
+    params: list[Any] = [project]
+    for condition in conditions:
+        where.append(f"{_FILTER_COLUMNS[condition.field]} {condition.op} ?")
+        params.append(condition.value)
+    clause = " AND ".join(where)
+    total = db.conn.execute(f"SELECT COUNT(*) FROM runs WHERE {clause}", params).fetchone()[0]
+    rows = db.conn.execute(
+        f"SELECT {_RUN_COLUMNS} FROM runs WHERE {clause} ORDER BY seq DESC LIMIT ? OFFSET ?",
+        [*params, limit, offset],
+    ).fetchall()
+    return [_run(row) for row in rows], int(total)
+
+
+# -- attempts -----------------------------------------------------------------------------
+
+_ATTEMPT_COLUMNS = "run_id, number, status, started_at, ended_at, error, log_path, trace_path, video_path"
+
+
+def _attempt(row: tuple[Any, ...]) -> AttemptRecord:
+    run_id, number, status, started_at, ended_at, error, log_path, trace_path, video_path = row
+    return AttemptRecord(
+        run_id=run_id,
+        number=number,
+        status=status,
+        started_at=started_at,
+        ended_at=ended_at,
+        error=_loads(error),
+        log_path=log_path,
+        trace_path=trace_path,
+        video_path=video_path,
+    )
+
+
+def list_attempts(db: sqlite_utils.Database, run_id: str) -> list[AttemptRecord]:
+    rows = db.conn.execute(
+        f"SELECT {_ATTEMPT_COLUMNS} FROM attempts WHERE run_id=? ORDER BY number", (run_id,)
+    ).fetchall()
+    return [_attempt(row) for row in rows]
+
+
+def start_attempt(
+    tx: Tx,
+    run: RunRecord,
+    number: int,
+    log_path: str,
+    trace_path: str | None,
+    video_path: str | None,
+) -> None:
+    """Record attempt ``number`` as running; the first attempt also starts the run."""
+    changed = tx.execute(
+        "UPDATE runs SET status='started', started_at=? WHERE id=? AND status='pending'", (tx.now, run.id)
+    ).rowcount
+    tx.execute("UPDATE runs SET attempts_count=? WHERE id=?", (number, run.id))
+    tx.execute(
+        "INSERT INTO attempts (run_id, number, status, started_at, log_path, trace_path, video_path) "
+        "VALUES (?, ?, 'running', ?, ?, ?, ?)",
+        (run.id, number, tx.now, log_path, trace_path, video_path),
+    )
+    if changed:
+        tx.emit("run.started", project=run.project, run_id=run.id, api=run.api)
+    tx.emit("attempt.started", project=run.project, run_id=run.id, attempt=number)
+
+
+def finish_attempt(tx: Tx, run: RunRecord, number: int, status: str, error: Any) -> None:
+    tx.execute(
+        "UPDATE attempts SET status=?, ended_at=?, error=? WHERE run_id=? AND number=? AND status='running'",
+        (status, tx.now, _dumps(error), run.id, number),
+    )
+    tx.emit(
+        "attempt.finished", project=run.project, run_id=run.id, attempt=number, status=status, error=error
+    )
+
+
+def finish_run(
+    tx: Tx,
+    run: RunRecord,
+    status: str,
+    *,
+    result: Any = None,
+    extended_payloads: Any = None,
+    error: Any = None,
+    reason: Any = None,
+) -> bool:
+    """Move an unfinished run to a terminal status; False when it had already ended."""
+    changed = tx.execute(
+        "UPDATE runs SET status=?, ended_at=?, result=?, extended_payloads=?, error=?, reason=? "
+        "WHERE id=? AND status IN ('pending', 'started')",
+        (status, tx.now, _dumps(result), _dumps(extended_payloads), _dumps(error), _dumps(reason), run.id),
+    ).rowcount
+    if changed:
+        data: dict[str, Any] = {"api": run.api}
+        if error is not None:
+            data["error"] = error
+        if reason is not None:
+            data["reason"] = reason
+        tx.emit(f"run.{status}", project=run.project, run_id=run.id, **data)
+    return bool(changed)
+
+
+def interrupt_running_attempts(tx: Tx) -> int:
+    """After a crash or a drain, attempts left running did not finish: say so."""
+    error = {"code": "interrupted", "message": "The daemon stopped during this attempt"}
+    return int(
+        tx.execute(
+            "UPDATE attempts SET status='interrupted', ended_at=?, error=? WHERE status='running'",
+            (tx.now, _dumps(error)),
+        ).rowcount
+    )
+
+
+# -- persistent store ---------------------------------------------------------------------
+
+
+def kv_get(db: sqlite_utils.Database, project: str, key: str) -> Any:
+    row = db.conn.execute("SELECT value FROM kv WHERE project=? AND key=?", (project, key)).fetchone()
+    return _loads(row[0]) if row else None
+
+
+def kv_set(tx: Tx, project: str, key: str, value: Any) -> None:
+    tx.execute(
+        "INSERT INTO kv VALUES (?, ?, ?, ?) ON CONFLICT(project, key) DO UPDATE "
+        "SET value=excluded.value, updated_at=excluded.updated_at",
+        (project, key, _dumps(value), tx.now),
+    )

@@ -1,0 +1,152 @@
+"""One browser worker process, seen from the daemon: spawn, frame I/O, and the kill ladder."""
+
+from __future__ import annotations
+
+import logging
+import os
+import signal
+import socket
+import sys
+from collections.abc import Mapping
+
+import msgspec
+import trio
+
+from . import protocol
+from .protocol import FromWorker, ToWorker, WorkerConfig
+
+log = logging.getLogger(__name__)
+SIGTERM_GRACE_S = 2.0
+
+
+class WorkerDied(Exception):
+    """The worker's socket closed: the process exited or crashed."""
+
+
+class FrameStream:
+    """Length-prefixed frames over a trio stream."""
+
+    def __init__(self, stream: trio.SocketStream) -> None:
+        self._stream = stream
+        self._buffer = bytearray()
+        self._send_lock = trio.Lock()
+
+    async def send(self, frame: ToWorker) -> None:
+        async with self._send_lock:
+            try:
+                await self._stream.send_all(protocol.encode(frame))
+            except (trio.BrokenResourceError, trio.ClosedResourceError) as e:
+                raise WorkerDied("worker socket closed") from e
+
+    async def _read_exactly(self, n: int) -> bytes:
+        while len(self._buffer) < n:
+            try:
+                chunk = await self._stream.receive_some(65536)
+            except (trio.BrokenResourceError, trio.ClosedResourceError) as e:
+                raise WorkerDied("worker socket closed") from e
+            if not chunk:
+                raise WorkerDied("worker socket closed")
+            self._buffer += chunk
+        data = bytes(self._buffer[:n])
+        del self._buffer[:n]
+        return data
+
+    async def receive(self) -> FromWorker:
+        length = protocol.frame_length(await self._read_exactly(protocol.HEADER.size))
+        return protocol.decode_from_worker(await self._read_exactly(length))
+
+    async def aclose(self) -> None:
+        await self._stream.aclose()
+
+
+class WorkerProcess:
+    def __init__(self, process: trio.Process, frames: FrameStream, ready: protocol.Ready) -> None:
+        self.process = process
+        self.frames = frames
+        self.pid = ready.pid
+        self.browser_version = ready.browser_version
+
+    async def kill(self, reason: str) -> int:
+        """SIGTERM, a short grace, then SIGKILL; always reaps and logs which step ended it."""
+        with trio.CancelScope(shield=True):
+            await self.frames.aclose()
+            if self.process.returncode is None:
+                self.process.send_signal(signal.SIGTERM)
+                with trio.move_on_after(SIGTERM_GRACE_S):
+                    await self.process.wait()
+            step = "SIGTERM"
+            if self.process.returncode is None:
+                step = "SIGKILL"
+                self.process.kill()
+                await self.process.wait()
+            _kill_process_group(self.process.pid)
+        log.info("worker %s stopped by %s (%s), exit %s", self.pid, step, reason, self.process.returncode)
+        return int(self.process.returncode or 0)
+
+    async def close(self) -> None:
+        """Polite stop: closing the socket tells the worker to close its browser and exit."""
+        await self.frames.aclose()
+        with trio.move_on_after(SIGTERM_GRACE_S * 2, shield=True):
+            await self.process.wait()
+        if self.process.returncode is None:
+            await self.kill("did not exit after close")
+
+
+class Verdict(msgspec.Struct, frozen=True):
+    reusable: bool
+    reason: str = ""
+
+
+class Lease:
+    """A worker lent to one attempt; ``release`` hands it back with a verdict."""
+
+    def __init__(self, worker: WorkerProcess, returned: trio.MemorySendChannel[Verdict]) -> None:
+        self.worker = worker
+        self._returned = returned
+        self.verdict = Verdict(reusable=True)
+
+    def poison(self, reason: str) -> None:
+        self.verdict = Verdict(reusable=False, reason=reason)
+
+    def release(self) -> None:
+        try:
+            self._returned.send_nowait(self.verdict)
+        except (trio.BrokenResourceError, trio.ClosedResourceError):
+            pass  # the slot is gone (daemon stopping) and has killed the worker itself
+
+
+def _kill_process_group(pgid: int) -> None:
+    # The worker leads its own process group, so Chromium's helpers die with it and a
+    # crashed worker never leaves a zombie browser behind.
+    try:
+        os.killpg(pgid, signal.SIGKILL)
+    except (ProcessLookupError, PermissionError):
+        pass
+
+
+async def spawn_worker(
+    config: WorkerConfig, env: Mapping[str, str], *, start_timeout_s: float
+) -> WorkerProcess:
+    parent, child = socket.socketpair(socket.AF_UNIX, socket.SOCK_STREAM)
+    cfg = msgspec.structs.replace(config, fd=child.fileno())
+    try:
+        process = await trio.lowlevel.open_process(
+            [sys.executable, "-m", "intunedd.workers.child", msgspec.json.encode(cfg).decode()],
+            pass_fds=(child.fileno(),),
+            env={**os.environ, **env},
+            start_new_session=True,
+        )
+    finally:
+        child.close()
+    frames = FrameStream(trio.SocketStream(trio.socket.from_stdlib_socket(parent)))
+    try:
+        with trio.fail_after(start_timeout_s):
+            ready = await frames.receive()
+    except BaseException:
+        await WorkerProcess(process, frames, protocol.Ready(pid=process.pid, browser_version="")).kill(
+            "failed to start"
+        )
+        raise
+    if not isinstance(ready, protocol.Ready):
+        raise WorkerDied(f"worker sent {type(ready).__name__} before ready")
+    return WorkerProcess(process, frames, ready)

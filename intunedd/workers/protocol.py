@@ -1,0 +1,161 @@
+"""The daemon <-> browser-worker wire: length-prefixed msgspec JSON frames.
+
+Each frame is a 4-byte big-endian length followed by one JSON object whose ``type``
+field names the Struct below. The channel is a socketpair handed to the child as an
+inherited file descriptor, so the automation's own stdout and stderr never mix with
+protocol traffic.
+
+Dialog of one attempt::
+
+    daemon                         worker
+      |  <------------- Ready -----  |   once, after Chromium is up
+      |  ----- Start ------------->  |
+      |  <------------- Extend ----  |   0..n: extend_timeout() / extend_payload()
+      |  <--- StoreGet / StoreSet -  |   0..n: persistent_store, answered by StoreReply
+      |  ----- StoreReply -------->  |
+      |  ----- Abort ------------->  |   optional: cancel or timeout
+      |  <------------- Done ------  |   exactly once per Start
+"""
+
+from __future__ import annotations
+
+import struct
+from typing import Any, Literal
+
+import msgspec
+
+HEADER = struct.Struct(">I")
+MAX_FRAME_BYTES = 256 * 1024 * 1024
+
+
+class _Frame(msgspec.Struct, tag_field="type", forbid_unknown_fields=True):
+    pass
+
+
+class RunContext(msgspec.Struct, rename="camel", omit_defaults=True):
+    """What ``run_info()`` returns inside the automation."""
+
+    run_id: str
+    project_name: str
+    api_name: str
+    attempt_number: int
+    job_id: str | None = None
+    job_run_id: str | None = None
+    queue_id: str | None = None
+    auth_session_id: str | None = None
+    proxy: str | None = None
+
+
+class Start(_Frame, tag="start"):
+    attempt_id: str
+    project_dir: str
+    api: str
+    parameters: Any
+    context: RunContext
+    log_path: str
+    trace_path: str | None = None
+    video_dir: str | None = None
+    proxy: str | None = None
+    headless: bool = True
+    max_result_bytes: int = 2 * 1024 * 1024
+
+
+class Abort(_Frame, tag="abort"):
+    pass
+
+
+class StoreReply(_Frame, tag="store_reply"):
+    request_id: int
+    value: Any = None
+    error: str | None = None
+
+
+class Ready(_Frame, tag="ready"):
+    pid: int
+    browser_version: str
+
+
+class Extend(_Frame, tag="extend"):
+    pass
+
+
+class StoreGet(_Frame, tag="store_get"):
+    request_id: int
+    key: str
+
+
+class StoreSet(_Frame, tag="store_set"):
+    request_id: int
+    key: str
+    value: Any
+
+
+ErrorCode = Literal[
+    "script-execution-exception",
+    "script-unexpected-error",
+    "result-too-big-error",
+    "script-timeout",
+]
+
+
+class AttemptError(msgspec.Struct):
+    code: str
+    message: str
+    retryable: bool = True
+    details: Any = None
+
+
+class ExtendedPayload(msgspec.Struct):
+    api: str
+    parameters: Any = None
+
+
+class Done(_Frame, tag="done"):
+    success: bool
+    result: Any = None
+    extended_payloads: list[ExtendedPayload] = []
+    error: AttemptError | None = None
+    aborted: bool = False
+
+
+class WorkerConfig(msgspec.Struct, forbid_unknown_fields=True, kw_only=True):
+    """Handed to ``python -m intunedd.workers.child`` as one JSON argument."""
+
+    fd: int
+    browser_executable: str | None = None
+    headless: bool = True
+    browser_args: list[str] = []
+    remote_endpoint: str = ""
+    remote_protocol: str = "playwright"
+
+
+ToWorker = Start | Abort | StoreReply
+FromWorker = Ready | Extend | StoreGet | StoreSet | Done
+
+_encoder = msgspec.json.Encoder()
+_to_worker = msgspec.json.Decoder(ToWorker)
+_from_worker = msgspec.json.Decoder(FromWorker)
+
+
+class FrameTooLarge(Exception):
+    pass
+
+
+def encode(frame: ToWorker | FromWorker) -> bytes:
+    body = _encoder.encode(frame)
+    return HEADER.pack(len(body)) + body
+
+
+def frame_length(header: bytes) -> int:
+    (length,) = HEADER.unpack(header)
+    if length > MAX_FRAME_BYTES:
+        raise FrameTooLarge(f"frame of {length} bytes exceeds {MAX_FRAME_BYTES}")
+    return int(length)
+
+
+def decode_to_worker(body: bytes) -> ToWorker:
+    return _to_worker.decode(body)
+
+
+def decode_from_worker(body: bytes) -> FromWorker:
+    return _from_worker.decode(body)

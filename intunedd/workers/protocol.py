@@ -133,8 +133,8 @@ ToWorker = Start | Abort | StoreReply
 FromWorker = Ready | Extend | StoreGet | StoreSet | Done
 
 _encoder = msgspec.json.Encoder()
-_to_worker = msgspec.json.Decoder(ToWorker)
-_from_worker = msgspec.json.Decoder(FromWorker)
+_to_worker: msgspec.json.Decoder[ToWorker] = msgspec.json.Decoder(ToWorker)
+_from_worker: msgspec.json.Decoder[FromWorker] = msgspec.json.Decoder(FromWorker)
 
 
 class FrameTooLarge(Exception):

@@ -1,0 +1,560 @@
+"""Browser worker: one child process that keeps Chromium warm and runs the attempts the daemon sends.
+
+Run as ``python -m intunedd.workers.child '<WorkerConfig JSON>'``. The daemon is trio and never imports
+Playwright; this process is asyncio because Playwright's Python API is. It speaks only
+``protocol.py`` over the socket inherited as ``WorkerConfig.fd``; EOF on that socket means "exit".
+
+Two tasks share the socket: the reader dispatches frames as they arrive (so an Abort or StoreReply
+is seen while an automation runs), and the runner executes queued Starts one at a time, sending
+exactly one Done for each and keeping the next browser context ready while idle.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import importlib
+import inspect
+import io
+import itertools
+import json
+import logging
+import os
+import re
+import socket
+import sys
+import threading
+import traceback
+from collections.abc import Awaitable, Callable, Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from pathlib import Path
+from types import ModuleType
+from typing import Any
+from urllib.parse import unquote, urlsplit
+
+import msgspec
+from playwright.async_api import Browser, BrowserContext, Page, Playwright, ProxySettings, async_playwright
+
+from intunedd.workers import protocol
+from intunedd.workers.protocol import (
+    Abort,
+    AttemptError,
+    Done,
+    Extend,
+    ExtendedPayload,
+    Ready,
+    Start,
+    StoreGet,
+    StoreReply,
+    StoreSet,
+    WorkerConfig,
+)
+from intunedd.workers.shim import intuned_runtime
+from intunedd.workers.shim.intuned_runtime import IntunedContext
+
+CHROMIUM_ARGS = (
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+    "--no-first-run",
+    "--disable-dev-shm-usage",
+)
+MIB = 1024 * 1024
+
+# An API name is a relative path of plain segments: no dots, so it can neither climb out of api/
+# nor change meaning when turned into the dotted module name Intuned imports.
+_API_NAME = re.compile(r"(?:[\w-]+/)*[\w-]+")
+
+Automation = Callable[..., Awaitable[Any]]
+
+
+class _ApiError(Exception):
+    """The API could not be found or is not a valid automation; carries the Done error."""
+
+    def __init__(self, error: AttemptError) -> None:
+        super().__init__(error.message)
+        self.error = error
+
+
+def _unexpected(message: str) -> AttemptError:
+    return AttemptError(code="script-unexpected-error", message=message, retryable=False)
+
+
+# --- API modules -------------------------------------------------------------------------------
+
+
+class ApiLoader:
+    """Imports ``api/<name>.py`` the way Intuned does: as module ``api.<name>`` from the project root.
+
+    Only one project's modules live in ``sys.modules`` at a time: on switching projects every module
+    loaded from the previous one is dropped, so two projects' ``utils.py`` never collide.
+    """
+
+    def __init__(self) -> None:
+        self._project: Path | None = None
+        self._automations: dict[tuple[Path, str], Automation] = {}
+
+    @contextmanager
+    def entered(self, project_dir: Path) -> Iterator[None]:
+        """Make ``project_dir`` importable and the working directory for one attempt.
+
+        It stays on ``sys.path`` for the whole attempt (not only the first import) because
+        automations may import lazily, and it is the cwd because Intuned runs projects from there.
+        """
+        if project_dir != self._project:
+            if self._project is not None:
+                _forget_modules_under(self._project)
+            self._automations.clear()
+            self._project = project_dir
+        entry = str(project_dir)
+        sys.path.insert(0, entry)
+        previous_cwd = os.getcwd()
+        os.chdir(project_dir)
+        try:
+            yield
+        finally:
+            os.chdir(previous_cwd)
+            sys.path.remove(entry)
+
+    def automation(self, project_dir: Path, api: str) -> Automation:
+        key = (project_dir, api)
+        if key not in self._automations:
+            self._automations[key] = _load_automation(project_dir, api)
+        return self._automations[key]
+
+
+def _load_automation(project_dir: Path, api: str) -> Automation:
+    if not _API_NAME.fullmatch(api) or not (project_dir / "api" / f"{api}.py").is_file():
+        raise _ApiError(_unexpected(f"API '{api}' not found: no file api/{api}.py in the project"))
+    importlib.invalidate_caches()  # the project's files may be newer than the import system's listings
+    module = importlib.import_module("api." + api.replace("/", "."))
+    automation = getattr(module, "automation", None)
+    if automation is None:
+        raise _ApiError(_unexpected(f"API '{api}' has no 'automation' function"))
+    if not inspect.iscoroutinefunction(automation):
+        raise _ApiError(_unexpected(f"API '{api}': 'automation' must be defined with 'async def'"))
+    return automation  # type: ignore[no-any-return]
+
+
+def _forget_modules_under(project_dir: Path) -> None:
+    for name, module in list(sys.modules.items()):
+        paths = _module_paths(module)
+        if paths and all(Path(p).is_relative_to(project_dir) for p in paths):
+            del sys.modules[name]
+
+
+def _module_paths(module: ModuleType) -> list[str]:
+    # Namespace packages (an ``api/`` without __init__.py) have no __file__, only __path__.
+    file = getattr(module, "__file__", None)
+    if file:
+        return [file]
+    return [str(p) for p in getattr(module, "__path__", [])]
+
+
+# --- attempt logs ------------------------------------------------------------------------------
+
+
+def _timestamp() -> str:
+    return datetime.now(UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z")
+
+
+class AttemptLog:
+    """The JSON-lines log of one attempt: what the automation prints and logs, then a system line."""
+
+    def __init__(self, path: Path) -> None:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        self._file = path.open("a", encoding="utf-8")
+        self._lock = threading.Lock()  # user code may print from threads
+
+    def write(self, stream: str, message: str, level: str | None = None) -> None:
+        entry = {"timestamp": _timestamp(), "stream": stream}
+        if level is not None:
+            entry["level"] = level
+        entry["message"] = message
+        line = json.dumps(entry, ensure_ascii=False) + "\n"
+        with self._lock:
+            self._file.write(line)
+
+    @contextmanager
+    def capture(self) -> Iterator[None]:
+        """Send ``sys.stdout``, ``sys.stderr`` and the root logger here until the block ends."""
+        saved = sys.stdout, sys.stderr
+        out, err = _LineWriter(self, "stdout"), _LineWriter(self, "stderr")
+        handler = _LogHandler(self)
+        root = logging.getLogger()
+        saved_level = root.level
+        sys.stdout, sys.stderr = out, err
+        root.addHandler(handler)
+        root.setLevel(logging.DEBUG)
+        try:
+            yield
+        finally:
+            root.setLevel(saved_level)
+            root.removeHandler(handler)
+            sys.stdout, sys.stderr = saved
+            out.detach_from_log()
+            err.detach_from_log()
+
+    def close(self) -> None:
+        self._file.close()
+
+
+class _LineWriter(io.TextIOBase):
+    """A text stream that turns every complete written line into one log entry.
+
+    Code may keep a reference past its attempt (``logging.StreamHandler()`` made at import time
+    captures ``sys.stderr``), so once detached it forwards to whatever ``sys.stdout``/``sys.stderr``
+    is then, typically the next attempt's writer.
+    """
+
+    def __init__(self, log: AttemptLog, stream: str) -> None:
+        super().__init__()
+        self._log: AttemptLog | None = log
+        self._stream = stream
+        self._partial = ""
+
+    def detach_from_log(self) -> None:
+        self.flush()
+        self._log = None
+
+    def write(self, text: str) -> int:
+        if self._log is None:
+            return int(getattr(sys, self._stream).write(text))
+        *lines, self._partial = (self._partial + text).split("\n")
+        for line in lines:
+            self._log.write(self._stream, line)
+        return len(text)
+
+    def flush(self) -> None:
+        if self._log is not None and self._partial:
+            self._log.write(self._stream, self._partial)
+            self._partial = ""
+
+    def writable(self) -> bool:
+        return True
+
+    @property
+    def encoding(self) -> str:  # type: ignore[override]  # TextIOBase says None; callers want a codec
+        return "utf-8"
+
+
+class _LogHandler(logging.Handler):
+    def __init__(self, log: AttemptLog) -> None:
+        super().__init__(logging.DEBUG)
+        self._log = log
+
+    def emit(self, record: logging.LogRecord) -> None:
+        try:
+            self._log.write("log", self.format(record), record.levelname)
+        except Exception:  # a bad format string in user code must not break the automation
+            self.handleError(record)
+
+
+# --- results and errors ------------------------------------------------------------------------
+
+
+def _model_dump(value: Any) -> Any:
+    dump = getattr(value, "model_dump", None)
+    if callable(dump):
+        return dump(mode="json")
+    raise TypeError(f"Encoding objects of type {type(value).__name__} is unsupported")
+
+
+_result_encoder = msgspec.json.Encoder(enc_hook=_model_dump)
+
+
+def _failure(code: str, message: str, *, retryable: bool = True, details: Any = None) -> Done:
+    error = AttemptError(code=code, message=message, retryable=retryable, details=details)
+    return Done(success=False, error=error)
+
+
+def _user_failure(exc: BaseException) -> Done:
+    # Projects may bring Intuned's own NonRetryableError, so the class is matched by name.
+    non_retryable = any(cls.__name__ == "NonRetryableError" for cls in type(exc).__mro__)
+    return _failure(
+        "script-execution-exception",
+        str(exc) or type(exc).__name__,
+        retryable=not non_retryable,
+        details={
+            "name": type(exc).__name__,
+            "message": str(exc),
+            "stack": "".join(traceback.format_exception(exc)),
+        },
+    )
+
+
+def _aborted() -> Done:
+    error = AttemptError(code="script-timeout", message="Run timed out")
+    return Done(success=False, aborted=True, error=error)
+
+
+def _success(result: Any, payloads: list[dict[str, Any]], max_result_bytes: int) -> Done:
+    try:
+        raw = _result_encoder.encode(result)
+        extended = msgspec.json.decode(_result_encoder.encode(payloads), type=list[ExtendedPayload])
+    except Exception:  # whatever the user returned, failing to encode it is the user's error
+        return _failure("script-execution-exception", "Result is not JSON serializable")
+    if len(raw) > max_result_bytes:
+        return _failure(
+            "result-too-big-error",
+            f"Automation result is too big. Size: {len(raw) / MIB:.2f} MB, "
+            f"Max allowed: {max_result_bytes / MIB:.2f} MB",
+            details={"sizeInBytes": len(raw), "maxSizeInBytes": max_result_bytes},
+        )
+    return Done(success=True, result=msgspec.Raw(raw), extended_payloads=extended)
+
+
+def _summary(done: Done) -> str:
+    if done.success:
+        return "attempt completed"
+    if done.aborted:
+        return "attempt aborted"
+    assert done.error is not None
+    return f"attempt failed: {done.error.code}: {done.error.message}"
+
+
+# --- browser contexts --------------------------------------------------------------------------
+
+
+def _proxy_settings(proxy: str) -> ProxySettings:
+    """``http://user:pass@host:port`` → Playwright's ``{server, username, password}``."""
+    url = urlsplit(proxy)
+    settings = ProxySettings(server=f"{url.scheme}://{url.hostname}" + (f":{url.port}" if url.port else ""))
+    if url.username is not None:
+        settings["username"] = unquote(url.username)
+    if url.password is not None:
+        settings["password"] = unquote(url.password)
+    return settings
+
+
+def _context_options(start: Start) -> dict[str, Any]:
+    options: dict[str, Any] = {}
+    if start.proxy:
+        options["proxy"] = _proxy_settings(start.proxy)
+    if start.video_dir:
+        options["record_video_dir"] = start.video_dir
+    return options
+
+
+async def _new_page(browser: Browser, **options: Any) -> tuple[BrowserContext, Page]:
+    context = await browser.new_context(**options)
+    return context, await context.new_page()
+
+
+async def _open_browser(playwright: Playwright, config: WorkerConfig) -> Browser:
+    chromium = playwright.chromium
+    if not config.remote_endpoint:
+        return await chromium.launch(
+            executable_path=config.browser_executable,
+            headless=config.headless,
+            args=[*CHROMIUM_ARGS, *config.browser_args],
+        )
+    match config.remote_protocol:
+        case "playwright":
+            return await chromium.connect(config.remote_endpoint)
+        case "cdp":
+            return await chromium.connect_over_cdp(config.remote_endpoint)
+        case other:
+            raise ValueError(f"unknown remote_protocol {other!r}: use 'playwright' or 'cdp'")
+
+
+# --- the worker ------------------------------------------------------------------------------
+
+
+@dataclass
+class _Attempt:
+    start: Start
+    aborted: bool = False
+    task: asyncio.Task[Any] | None = None
+
+    def abort(self) -> None:
+        self.aborted = True
+        if self.task is not None:
+            self.task.cancel()
+
+
+async def _read_frame(reader: asyncio.StreamReader) -> protocol.ToWorker | None:
+    try:
+        header = await reader.readexactly(protocol.HEADER.size)
+    except asyncio.IncompleteReadError as exc:
+        if exc.partial:
+            raise
+        return None
+    body = await reader.readexactly(protocol.frame_length(header))
+    return protocol.decode_to_worker(body)
+
+
+class Worker:
+    """Serves attempts on one socket with one browser. Implements ``intuned_runtime.WorkerChannel``."""
+
+    def __init__(self, browser: Browser, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        self._browser = browser
+        self._reader = reader
+        self._writer = writer
+        # The daemon sends the next Start only after Done, so one slot is enough; a second queued
+        # Start is a protocol violation and fails loudly (QueueFull).
+        self._starts: asyncio.Queue[_Attempt] = asyncio.Queue(maxsize=1)
+        self._latest: _Attempt | None = None
+        self._warm: tuple[BrowserContext, Page] | None = None
+        self._request_ids = itertools.count(1)
+        self._store_replies: dict[int, asyncio.Future[StoreReply]] = {}
+        self._apis = ApiLoader()
+
+    async def serve(self) -> None:
+        """Run until the daemon closes the socket."""
+        async with asyncio.TaskGroup() as tasks:
+            runner = tasks.create_task(self._run_attempts())
+            await self._read_frames()
+            runner.cancel()
+
+    # WorkerChannel
+
+    def send_extend(self) -> None:
+        self._writer.write(protocol.encode(Extend()))
+
+    async def store_get(self, key: str) -> Any:
+        return await self._store_request(lambda request_id: StoreGet(request_id=request_id, key=key))
+
+    async def store_set(self, key: str, value: Any) -> None:
+        await self._store_request(lambda request_id: StoreSet(request_id=request_id, key=key, value=value))
+
+    # internals
+
+    async def _send(self, frame: protocol.FromWorker) -> None:
+        self._writer.write(protocol.encode(frame))
+        await self._writer.drain()
+
+    async def _store_request(self, make: Callable[[int], StoreGet | StoreSet]) -> Any:
+        request_id = next(self._request_ids)
+        reply: asyncio.Future[StoreReply] = asyncio.get_running_loop().create_future()
+        self._store_replies[request_id] = reply
+        try:
+            await self._send(make(request_id))
+            answer = await reply
+        finally:
+            del self._store_replies[request_id]
+        if answer.error is not None:
+            raise RuntimeError(answer.error)
+        return answer.value
+
+    async def _read_frames(self) -> None:
+        while (frame := await _read_frame(self._reader)) is not None:
+            match frame:
+                case Start():
+                    self._latest = _Attempt(frame)
+                    self._starts.put_nowait(self._latest)
+                case Abort():
+                    # An Abort after Done lands on a finished attempt and changes nothing.
+                    if self._latest is not None:
+                        self._latest.abort()
+                case StoreReply():
+                    # A reply can outlive its request when the attempt was aborted meanwhile.
+                    waiter = self._store_replies.get(frame.request_id)
+                    if waiter is not None and not waiter.done():
+                        waiter.set_result(frame)
+
+    async def _run_attempts(self) -> None:
+        while True:
+            await self._prepare_next()
+            attempt = await self._starts.get()
+            await self._send(await self._run(attempt))
+
+    async def _prepare_next(self) -> None:
+        if self._warm is None:
+            self._warm = await _new_page(self._browser)
+
+    async def _context_for(self, start: Start) -> tuple[BrowserContext, Page]:
+        options = _context_options(start)
+        if options:  # the warm context has default options; keep it for the next plain attempt
+            return await _new_page(self._browser, **options)
+        warm, self._warm = self._warm, None
+        return warm if warm is not None else await _new_page(self._browser)
+
+    async def _run(self, attempt: _Attempt) -> Done:
+        start = attempt.start
+        log = AttemptLog(Path(start.log_path))
+        try:
+            context, page = await self._context_for(start)
+            try:
+                done = await self._traced(attempt, context, page, log)
+            finally:
+                await context.close()  # also finishes the video, if one was recorded
+            log.write("system", _summary(done))
+        finally:
+            log.close()
+        return done
+
+    async def _traced(self, attempt: _Attempt, context: BrowserContext, page: Page, log: AttemptLog) -> Done:
+        trace_path = attempt.start.trace_path
+        if trace_path is None:
+            return await self._execute(attempt, page, log)
+        await context.tracing.start(screenshots=True, snapshots=True, sources=False)
+        try:
+            return await self._execute(attempt, page, log)
+        finally:
+            Path(trace_path).parent.mkdir(parents=True, exist_ok=True)
+            await context.tracing.stop(path=trace_path)
+
+    async def _execute(self, attempt: _Attempt, page: Page, log: AttemptLog) -> Done:
+        """Run the automation as its own task, so an Abort can cancel just that."""
+        if attempt.aborted:
+            return _aborted()
+        start = attempt.start
+        project_dir = Path(start.project_dir).resolve()
+        if not project_dir.is_dir():
+            return Done(success=False, error=_unexpected(f"project directory {project_dir} does not exist"))
+        runtime = IntunedContext(run_context=start.context, channel=self)
+        with log.capture(), runtime.activate(), self._apis.entered(project_dir):
+            task = asyncio.create_task(self._call(project_dir, start.api, page, start.parameters))
+            attempt.task = task
+            try:
+                await asyncio.wait({task})
+            finally:
+                task.cancel()  # only matters when the runner itself is cancelled (daemon gone)
+        if attempt.aborted:
+            return _aborted()
+        if task.cancelled():
+            return _failure("script-execution-exception", "Automation was cancelled")
+        exc = task.exception()
+        if isinstance(exc, _ApiError):
+            return Done(success=False, error=exc.error)
+        if exc is not None:
+            return _user_failure(exc)
+        return _success(task.result(), runtime.extended_payloads, start.max_result_bytes)
+
+    async def _call(self, project_dir: Path, api: str, page: Page, parameters: Any) -> Any:
+        automation = self._apis.automation(project_dir, api)
+        if parameters is None:
+            return await automation(page)
+        return await automation(page, parameters)
+
+
+async def _serve(config: WorkerConfig) -> None:
+    channel = socket.socket(fileno=config.fd)
+    reader, writer = await asyncio.open_unix_connection(sock=channel)
+    async with async_playwright() as playwright:
+        browser = await _open_browser(playwright, config)
+        try:
+            writer.write(protocol.encode(Ready(pid=os.getpid(), browser_version=browser.version)))
+            await writer.drain()
+            await Worker(browser, reader, writer).serve()
+        finally:
+            await browser.close()
+    writer.close()
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = sys.argv[1:] if argv is None else argv
+    config = msgspec.json.decode(args[0], type=WorkerConfig)
+    # Projects written for Intuned import ``intuned_runtime``; they must get this shim even when
+    # Intuned's package is installed, so it is registered before any project code is imported.
+    sys.modules["intuned_runtime"] = intuned_runtime
+    asyncio.run(_serve(config))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

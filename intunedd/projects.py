@@ -16,6 +16,8 @@ from typing import Any
 
 import msgspec
 
+from .jsonc import loads_jsonc
+
 SETTINGS_FILES = ("Intuned.json", "Intuned.jsonc")
 PROJECT_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,99}$")
 
@@ -39,41 +41,12 @@ class ProjectSettings(msgspec.Struct, frozen=True, rename="camel"):
     replication: Replication = Replication()
 
 
-def _strip_jsonc(text: str) -> str:
-    # Drop // and /* */ comments outside strings, then trailing commas.
-    out, i, in_string = [], 0, False
-    while i < len(text):
-        c = text[i]
-        if in_string:
-            out.append(c)
-            if c == "\\" and i + 1 < len(text):
-                out.append(text[i + 1])
-                i += 1
-            elif c == '"':
-                in_string = False
-        elif c == '"':
-            in_string = True
-            out.append(c)
-        elif text.startswith("//", i):
-            i = text.find("\n", i)
-            i = len(text) if i < 0 else i
-            continue
-        elif text.startswith("/*", i):
-            end = text.find("*/", i + 2)
-            i = len(text) if end < 0 else end + 2
-            continue
-        else:
-            out.append(c)
-        i += 1
-    return re.sub(r",(\s*[}\]])", r"\1", "".join(out))
-
-
 def read_settings(project_dir: Path) -> tuple[ProjectSettings, dict[str, Any]]:
     for name in SETTINGS_FILES:
         path = project_dir / name
         if path.is_file():
             try:
-                raw = json.loads(_strip_jsonc(path.read_text()))
+                raw = loads_jsonc(path.read_text())
                 return msgspec.convert(raw, ProjectSettings), raw
             except (json.JSONDecodeError, msgspec.ValidationError) as e:
                 raise ProjectError(f"{name}: {e}") from e

@@ -30,9 +30,7 @@ class BusHandle:
         return receive
 
 
-async def run_bus(
-    *, buffer: int, task_status: trio.TaskStatus[BusHandle] = trio.TASK_STATUS_IGNORED
-) -> NoReturn:
+async def run_bus(*, buffer: int, task_status: trio.TaskStatus[BusHandle] = trio.TASK_STATUS_IGNORED) -> NoReturn:
     send, receive = trio.open_memory_channel[BusCommand](INBOX_SIZE)
     subscribers: list[Subscribe] = []
     published = dropped = 0

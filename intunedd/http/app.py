@@ -21,6 +21,7 @@ from .ws import events_blueprint
 log = logging.getLogger(__name__)
 API_PREFIX = "/api/v1/"
 
+
 def _error_response(error: ApiError) -> Response:
     return json_response(error.body(), error.status)
 

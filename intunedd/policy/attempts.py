@@ -38,9 +38,7 @@ def error_object(code: str, message: str, *, retryable: bool, details: Any = Non
     return body
 
 
-def after_attempt(
-    *, succeeded: bool, error: dict[str, Any] | None, attempts_made: int, max_attempts: int
-) -> Decision:
+def after_attempt(*, succeeded: bool, error: dict[str, Any] | None, attempts_made: int, max_attempts: int) -> Decision:
     """``attempts_made`` counts the attempts that count against ``max_attempts``."""
     if succeeded:
         return Decision("complete")

@@ -285,9 +285,7 @@ def finish_attempt(tx: Tx, run: RunRecord, number: int, status: str, error: Any)
         "UPDATE attempts SET status=?, ended_at=?, error=? WHERE run_id=? AND number=? AND status='running'",
         (status, tx.now, _dumps(error), run.id, number),
     )
-    tx.emit(
-        "attempt.finished", project=run.project, run_id=run.id, attempt=number, status=status, error=error
-    )
+    tx.emit("attempt.finished", project=run.project, run_id=run.id, attempt=number, status=status, error=error)
 
 
 def finish_run(

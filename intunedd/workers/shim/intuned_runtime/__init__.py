@@ -35,8 +35,9 @@ __all__ = [
 ]
 
 # Intuned throttles Extend to one per 60 s; the daemon resets its attempt deadline on every Extend
-# and copes with far more, so a short interval keeps the deadline close to the user's intent.
-EXTEND_INTERVAL_S = 1.0
+# and a frame costs microseconds, so a 100 ms interval keeps even second-long timeouts extendable
+# while a tight loop of extend_timeout() calls still cannot flood the socket.
+EXTEND_INTERVAL_S = 0.1
 
 _ATTRIBUTE_KEY = re.compile(r"[A-Za-z][A-Za-z0-9_]{0,63}")
 

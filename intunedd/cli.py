@@ -1,0 +1,791 @@
+"""``intunedd`` command line: run the daemon, create API keys, and drive the HTTP API.
+
+The client commands mirror ``intuned platform …`` (spec §9) so scripts and habits carry over: the
+same nouns and verbs, the same ``-l/-o/-f`` flags, ``--json`` for machine output and the same
+default file names for attempt logs and traces.
+
+Every request goes through one ``httpx.Client`` built by ``CliContext.client_factory``; tests pass
+a ``CliContext`` whose factory adds an ``httpx.MockTransport``, so nothing is patched. Failures are
+printed as ``error: <message> (<code>)`` on stderr with exit status 1; usage errors keep click's
+own format and exit status 2.
+"""
+
+from __future__ import annotations
+
+import io
+import json
+import re
+import sys
+import tarfile
+import time
+from collections.abc import Callable, Iterable, Iterator, Sequence
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from importlib.metadata import PackageNotFoundError
+from importlib.metadata import version as package_version
+from pathlib import Path
+from typing import IO, Any
+from urllib.parse import quote
+
+import click
+import httpx
+
+from intunedd.config import ConfigError, Settings, load_settings
+from intunedd.jsonc import loads_jsonc
+
+DEFAULT_URL = "http://127.0.0.1:8420"
+DEFAULT_TIMEOUT = httpx.Timeout(30.0)
+# The daemon unpacks and indexes a deploy before answering, which can outlast a normal read timeout.
+DEPLOY_TIMEOUT = httpx.Timeout(30.0, read=600.0)
+POLL_FIRST_S = 0.1
+POLL_MAX_S = 1.0
+POLL_FACTOR = 1.5
+TERMINAL_STATUSES = frozenset({"completed", "failed", "canceled"})
+PROJECT_FILES = ("Intuned.json", "Intuned.jsonc")
+DEPLOY_SKIP_NAMES = frozenset({".git", "__pycache__", ".venv", "node_modules"})
+DEPLOY_SKIP_SUFFIXES = (".pyc",)
+FILTER_RE = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*\s*(!=|>=|<=|=|>|<)\s*\S")
+MAX_CELL = 60
+
+ClientFactory = Callable[..., httpx.Client]
+
+try:
+    VERSION = package_version("intunedd")
+except PackageNotFoundError:  # running from a source tree that was never installed
+    VERSION = "0+unknown"
+
+
+class CliError(click.ClickException):
+    """A failure reported as ``error: <message> (<code>)`` with exit status 1."""
+
+    exit_code = 1
+
+    def __init__(self, message: str, code: str) -> None:
+        super().__init__(message)
+        self.code = code
+
+    def show(self, file: IO[Any] | None = None) -> None:
+        click.echo(f"error: {self.message} ({self.code})", err=True)
+
+
+# --------------------------------------------------------------------------------------------
+# HTTP client
+
+
+def _api_error(response: httpx.Response) -> CliError:
+    """Turn a 4xx/5xx into a CliError, preferring the daemon's canonical error body."""
+    try:
+        body = response.json()
+    except ValueError:
+        body = None
+    if isinstance(body, dict) and body.get("message"):
+        return CliError(str(body["message"]), str(body.get("code") or f"http-{response.status_code}"))
+    text = response.text.strip()[:200] or response.reason_phrase
+    return CliError(f"HTTP {response.status_code}: {text}", f"http-{response.status_code}")
+
+
+class ApiClient:
+    """The daemon's HTTP API as the commands need it: JSON calls, downloads, workspace paths."""
+
+    def __init__(self, http: httpx.Client, workspace: str | None) -> None:
+        self._http = http
+        self._workspace = workspace
+
+    @contextmanager
+    def _transport_errors(self) -> Iterator[None]:
+        try:
+            yield
+        except httpx.TimeoutException as e:
+            raise CliError(f"{self._http.base_url} did not answer in time ({e})", "timeout") from e
+        except httpx.TransportError as e:
+            raise CliError(f"cannot reach intunedd at {self._http.base_url}: {e}", "connection-error") from e
+
+    def call(self, method: str, path: str, **kwargs: Any) -> httpx.Response:
+        with self._transport_errors():
+            response = self._http.request(method, path, **kwargs)
+        if response.is_error:
+            raise _api_error(response)
+        return response
+
+    def json(self, method: str, path: str, **kwargs: Any) -> Any:
+        response = self.call(method, path, **kwargs)
+        try:
+            return response.json()
+        except ValueError as e:
+            raise CliError(f"{method} {path} answered with something that is not JSON", "bad-response") from e
+
+    def json_object(self, method: str, path: str, **kwargs: Any) -> dict[str, Any]:
+        data = self.json(method, path, **kwargs)
+        if not isinstance(data, dict):
+            raise CliError(f"{method} {path} answered with JSON that is not an object", "bad-response")
+        return data
+
+    @contextmanager
+    def stream(self, path: str) -> Iterator[httpx.Response]:
+        """GET ``path`` without buffering the body: traces can be hundreds of megabytes."""
+        with self._transport_errors(), self._http.stream("GET", path) as response:
+            if response.is_error:
+                response.read()
+                raise _api_error(response)
+            yield response
+
+    def workspace_id(self) -> str:
+        # Asked once per invocation; --workspace / INTUNEDD_WORKSPACE skips the round trip.
+        if self._workspace is None:
+            info = self.json_object("GET", "/api/v1/info")
+            if not info.get("workspaceId"):
+                raise CliError("/api/v1/info did not name a workspaceId", "bad-response")
+            self._workspace = str(info["workspaceId"])
+        return self._workspace
+
+    def workspace_path(self, *parts: str | int) -> str:
+        segments = (quote(str(part), safe="") for part in (self.workspace_id(), *parts))
+        return "/api/v1/workspace/" + "/".join(segments)
+
+    def project_path(self, project: str, *parts: str | int) -> str:
+        return self.workspace_path("projects", project, *parts)
+
+
+@dataclass
+class CliContext:
+    """``ctx.obj``: global options plus the injectable I/O (HTTP client factory, sleep, clock)."""
+
+    client_factory: ClientFactory = httpx.Client
+    sleep: Callable[[float], None] = time.sleep
+    monotonic: Callable[[], float] = time.monotonic
+    url: str = DEFAULT_URL
+    api_key: str | None = None
+    workspace: str | None = None
+    project: str | None = None
+    json_output: bool = False
+    _api: ApiClient | None = field(default=None, repr=False)
+
+    def api(self, *, require_key: bool = True) -> ApiClient:
+        if require_key and not self.api_key:
+            raise click.UsageError(
+                "no API key: pass --api-key or set INTUNEDD_API_KEY (create one with `intunedd keys create`)"
+            )
+        if self._api is None:
+            headers = {"user-agent": f"intunedd-cli/{VERSION}"}
+            if self.api_key:
+                headers["x-api-key"] = self.api_key
+            http = self.client_factory(base_url=self.url, headers=headers, timeout=DEFAULT_TIMEOUT)
+            # Close the connection pool when the whole invocation ends, whatever the outcome.
+            click.get_current_context().find_root().call_on_close(http.close)
+            self._api = ApiClient(http, self.workspace)
+        return self._api
+
+
+# --------------------------------------------------------------------------------------------
+# Project directory helpers
+
+
+def project_name_in(directory: Path) -> str | None:
+    """``projectName`` from the directory's Intuned.json(c), or None when there is none."""
+    for filename in PROJECT_FILES:
+        path = directory / filename
+        if not path.is_file():
+            continue
+        try:
+            data = loads_jsonc(path.read_text(encoding="utf-8"))
+        except (OSError, UnicodeDecodeError, json.JSONDecodeError) as e:
+            raise CliError(f"cannot read {path}: {e}", "invalid-project-settings") from e
+        name = data.get("projectName") if isinstance(data, dict) else None
+        return name if isinstance(name, str) and name else None
+    return None
+
+
+def resolve_project(state: CliContext) -> str:
+    project = state.project or project_name_in(Path.cwd())
+    if not project:
+        raise click.UsageError(
+            "no project: pass -p/--project, set INTUNEDD_PROJECT, "
+            "or run from a directory whose Intuned.json has a projectName"
+        )
+    return project
+
+
+def _deploy_filter(info: tarfile.TarInfo) -> tarfile.TarInfo | None:
+    basename = info.name.rsplit("/", 1)[-1]
+    if basename in DEPLOY_SKIP_NAMES or basename.endswith(DEPLOY_SKIP_SUFFIXES):
+        return None  # for a directory this also skips everything under it
+    # Local user and group names mean nothing on the daemon host.
+    info.uid = info.gid = 0
+    info.uname = info.gname = ""
+    return info
+
+
+def build_archive(directory: Path) -> bytes:
+    """The project as an in-memory tar.gz whose member names are relative to ``directory``."""
+    buffer = io.BytesIO()
+    with tarfile.open(fileobj=buffer, mode="w:gz") as tar:
+        for entry in sorted(directory.iterdir()):
+            tar.add(entry, arcname=entry.name, recursive=True, filter=_deploy_filter)
+    return buffer.getvalue()
+
+
+# --------------------------------------------------------------------------------------------
+# Output
+
+
+def _is_string_list(value: Any) -> bool:
+    return isinstance(value, list) and all(isinstance(v, str) for v in value)
+
+
+def _cell(value: Any, limit: int | None = MAX_CELL) -> str:
+    if value is None:
+        return "-"
+    if isinstance(value, bool):
+        return "yes" if value else "no"
+    if _is_string_list(value):
+        text = ", ".join(value)
+    elif isinstance(value, dict | list):
+        text = json.dumps(value, ensure_ascii=False)
+    else:
+        text = str(value)
+    if limit is None:
+        return text
+    text = " ".join(text.split())  # a newline inside a cell would break the table's rows
+    return _shorten(text, limit)
+
+
+def _shorten(text: str, limit: int) -> str:
+    return text if len(text) <= limit else text[: limit - 1] + "…"
+
+
+def render_table(headers: Sequence[str], rows: Iterable[Sequence[Any]]) -> str:
+    cells = [list(headers), *([_cell(v) for v in row] for row in rows)]
+    widths = [max(len(row[i]) for row in cells) for i in range(len(headers))]
+    return "\n".join("  ".join(c.ljust(w) for c, w in zip(row, widths, strict=True)).rstrip() for row in cells)
+
+
+def render_block(pairs: Iterable[tuple[str, Any]]) -> str:
+    items = list(pairs)
+    width = max((len(key) for key, _ in items), default=0) + 1
+    lines = []
+    for key, value in items:
+        if isinstance(value, dict | list) and value and not _is_string_list(value):
+            # Nested JSON goes on its own lines, indented under the key, so results stay readable.
+            nested = json.dumps(value, indent=2, ensure_ascii=False).splitlines()
+            lines.append(f"{key}:")
+            lines.extend("  " + line for line in nested)
+        else:
+            # Multi-line values (Playwright errors carry a call log) stay aligned under the first line.
+            text = _cell(value, limit=None).replace("\n", "\n" + " " * (width + 1))
+            lines.append(f"{key + ':':<{width}} {text}".rstrip())
+    return "\n".join(lines)
+
+
+def describe_error(error: Any, *, one_line: bool = False) -> str | None:
+    """``message (code)``; with ``one_line``, the message's first line shortened so the code shows."""
+    if not isinstance(error, dict):
+        return None if error is None else str(error)
+    message = str(error.get("message", "")).strip()
+    if one_line:
+        message = _shorten(message.splitlines()[0] if message else "", MAX_CELL // 2)
+    code = error.get("code")
+    return f"{message} ({code})" if code else message
+
+
+def describe_reason(reason: Any) -> str | None:
+    if not isinstance(reason, dict):
+        return None if reason is None else str(reason)
+    return f"{reason.get('type', '')}: {reason.get('message', '')}"
+
+
+def format_duration(ms: Any) -> str | None:
+    if not isinstance(ms, int | float):
+        return None
+    return f"{ms / 1000:.2f}s" if ms < 60_000 else f"{int(ms // 60_000)}m{ms % 60_000 / 1000:04.1f}s"
+
+
+def _run_pairs(data: dict[str, Any], *, skip: Iterable[str] = ()) -> Iterator[tuple[str, Any]]:
+    skipped = set(skip)
+    for key, value in data.items():
+        if key in skipped:
+            continue
+        if key == "error":
+            value = describe_error(value)
+        elif key == "reason":
+            value = describe_reason(value)
+        elif key == "runDuration":
+            value = format_duration(value)
+        yield key, value
+
+
+def emit(state: CliContext, data: Any, human: Callable[[], str]) -> None:
+    """Print ``data`` as JSON under --json, else the human rendering."""
+    if state.json_output:
+        click.echo(json.dumps(data, indent=2, ensure_ascii=False))
+    else:
+        click.echo(human())
+
+
+# --------------------------------------------------------------------------------------------
+# Shared options
+
+
+def _set_json(ctx: click.Context, _param: click.Parameter, value: bool) -> None:
+    if value:
+        ctx.ensure_object(CliContext).json_output = True
+
+
+def _set_project(ctx: click.Context, _param: click.Parameter, value: str | None) -> None:
+    if value:
+        ctx.ensure_object(CliContext).project = value
+
+
+# Accepted on the group and on every leaf, so both `intunedd --json runs list` and
+# `intunedd runs list --json` work, as in Intuned's CLI.
+json_option = click.option(
+    "--json", is_flag=True, expose_value=False, callback=_set_json, help="Print the raw JSON response."
+)
+project_option = click.option(
+    "-p",
+    "--project",
+    "--project-name",
+    metavar="NAME",
+    expose_value=False,
+    callback=_set_project,
+    help="Project name (default: $INTUNEDD_PROJECT, else projectName in ./Intuned.json).",
+)
+config_option = click.option(
+    "--config",
+    "config_path",
+    type=click.Path(dir_okay=False),
+    help="Settings file (default: $INTUNEDD_CONFIG, else /etc/intunedd/intunedd.toml).",
+)
+
+
+def _load_settings(config_path: str | None) -> Settings:
+    try:
+        return load_settings(config_path)
+    except ConfigError as e:
+        raise CliError(str(e), "config-error") from e
+
+
+# --------------------------------------------------------------------------------------------
+# Commands
+
+
+@click.group(context_settings={"help_option_names": ["-h", "--help"], "max_content_width": 100})
+@click.version_option(VERSION, prog_name="intunedd")
+@click.option(
+    "--url",
+    envvar="INTUNEDD_URL",
+    show_envvar=True,
+    default=DEFAULT_URL,
+    show_default=True,
+    help="Base URL of the daemon.",
+)
+@click.option("--api-key", envvar="INTUNEDD_API_KEY", show_envvar=True, help="Sent as x-api-key.")
+@click.option(
+    "--workspace",
+    envvar="INTUNEDD_WORKSPACE",
+    show_envvar=True,
+    help="Workspace id (default: asked from the daemon).",
+)
+@click.option(
+    "-p",
+    "--project",
+    "--project-name",
+    metavar="NAME",
+    envvar="INTUNEDD_PROJECT",
+    show_envvar=True,
+    expose_value=False,
+    callback=_set_project,
+    help="Project name (default: projectName in ./Intuned.json).",
+)
+@json_option
+@click.pass_context
+def cli(ctx: click.Context, url: str, api_key: str | None, workspace: str | None) -> None:
+    """Self-hosted Intuned-compatible automation daemon and its client."""
+    state = ctx.ensure_object(CliContext)
+    state.url = url.rstrip("/")
+    state.api_key = api_key or None
+    state.workspace = workspace or None
+
+
+@cli.command()
+@config_option
+def serve(config_path: str | None) -> None:
+    """Run the daemon in the foreground until SIGTERM or SIGINT."""
+    settings = _load_settings(config_path)
+    # Imported here so client-only commands never load the daemon (trio, quart, sqlite).
+    from intunedd.daemon import serve as serve_daemon
+
+    serve_daemon(settings)
+
+
+@cli.command()
+@json_option
+@click.pass_obj
+def health(state: CliContext) -> None:
+    """Check that the daemon answers (no API key needed)."""
+    data = state.api(require_key=False).json_object("GET", "/health")
+    emit(state, data, lambda: render_block(data.items()))
+
+
+@cli.group()
+def keys() -> None:
+    """Manage API keys (local: writes the daemon's database directly)."""
+
+
+@keys.command("create")
+@click.option("--name", default="default", show_default=True, help="A label to recognise the key by.")
+@config_option
+@json_option
+@click.pass_obj
+def keys_create(state: CliContext, name: str, config_path: str | None) -> None:
+    """Create an API key and print it; it is shown only this once."""
+    settings = _load_settings(config_path)
+    from intunedd.store.keys import create_api_key
+
+    key = create_api_key(settings, name)
+    if state.json_output:
+        click.echo(json.dumps({"key": key}))
+        return
+    click.echo(key)
+    click.echo(f"created API key {name!r}; store it now, it cannot be shown again", err=True)
+
+
+@cli.group()
+def projects() -> None:
+    """Deploy and list projects."""
+
+
+@projects.command("deploy")
+@click.argument("directory", metavar="DIR", type=click.Path(exists=True, file_okay=False, path_type=Path))
+@click.option("--name", help="Project name (default: projectName in DIR/Intuned.json, else DIR's name).")
+@json_option
+@click.pass_obj
+def projects_deploy(state: CliContext, directory: Path, name: str | None) -> None:
+    """Upload the project in DIR as a new version."""
+    if not (directory / "api").is_dir():
+        raise click.BadParameter(f"{directory} has no api/ directory", param_hint="DIR")
+    project = name or project_name_in(directory) or directory.resolve().name
+    archive = build_archive(directory)
+    api = state.api()
+    data = api.json_object(
+        "POST",
+        api.project_path(project, "deploy"),
+        content=archive,
+        headers={"content-type": "application/gzip"},
+        timeout=DEPLOY_TIMEOUT,
+    )
+    emit(state, data, lambda: render_block(data.items()))
+
+
+@projects.command("list")
+@json_option
+@click.pass_obj
+def projects_list(state: CliContext) -> None:
+    """List deployed projects."""
+    api = state.api()
+    data = api.json("GET", api.workspace_path("projects"))
+    if not isinstance(data, list):
+        raise CliError("the project list is not a JSON array", "bad-response")
+    headers = ("NAME", "VERSION", "APIS", "DEPLOYED", "API ACCESS", "MAX CONCURRENT")
+    rows = (
+        (
+            p.get("name"),
+            p.get("version"),
+            p.get("apis"),
+            p.get("deployedAt"),
+            p.get("apiAccess"),
+            p.get("maxConcurrentRequests"),
+        )
+        for p in data
+    )
+    emit(state, data, lambda: render_table(headers, rows) if data else "no projects deployed")
+
+
+@cli.group()
+def runs() -> None:
+    """Start, inspect and cancel runs."""
+
+
+def _read_data_file(path: str) -> str:
+    try:
+        if path == "-":
+            return sys.stdin.read()
+        return Path(path).read_text(encoding="utf-8")
+    except (OSError, UnicodeDecodeError) as e:
+        raise click.BadParameter(f"cannot read {path}: {e}", param_hint="DATA") from e
+
+
+def load_run_body(data: str) -> dict[str, Any]:
+    """DATA is inline JSON, ``@file``, a path, or ``-`` for stdin."""
+    if data.startswith("@"):
+        text = _read_data_file(data[1:])
+    elif data.lstrip().startswith("{"):
+        text = data
+    else:
+        text = _read_data_file(data)
+    try:
+        body = json.loads(text)
+    except json.JSONDecodeError as e:
+        raise click.BadParameter(f"not valid JSON: {e}", param_hint="DATA") from e
+    if not isinstance(body, dict):
+        raise click.BadParameter("the run body must be a JSON object", param_hint="DATA")
+    return body
+
+
+def wait_for_result(state: CliContext, api: ApiClient, path: str, timeout: float | None) -> dict[str, Any]:
+    """Poll a result URL until the run is terminal, backing off from 0.1 s to 1 s between polls."""
+    deadline = None if timeout is None else state.monotonic() + timeout
+    delay = POLL_FIRST_S
+    while True:
+        result = api.json_object("GET", path)
+        status = result.get("status")
+        if status in TERMINAL_STATUSES:
+            return result
+        remaining = None if deadline is None else deadline - state.monotonic()
+        if remaining is not None and remaining <= 0:
+            raise CliError(f"run {result.get('runId')} still {status} after {timeout:g}s", "timeout")
+        state.sleep(delay if remaining is None else min(delay, remaining))
+        delay = min(delay * POLL_FACTOR, POLL_MAX_S)
+
+
+@runs.command("start")
+@click.argument("data")
+@click.option("--wait", is_flag=True, help="Poll until the run ends and print its result.")
+@click.option(
+    "--timeout",
+    type=click.FloatRange(min=0, min_open=True),
+    metavar="S",
+    help="With --wait: give up after S seconds (the run keeps going).",
+)
+@project_option
+@json_option
+@click.pass_context
+def runs_start(ctx: click.Context, data: str, wait: bool, timeout: float | None) -> None:
+    """Start a run. DATA is the run body as inline JSON, @file.json, a path, or - for stdin.
+
+    \b
+    Example: intunedd runs start '{"api":"list","parameters":{"url":"https://x.test"}}' --wait
+    """
+    state: CliContext = ctx.obj
+    body = load_run_body(data)
+    project = resolve_project(state)
+    api = state.api()
+    started = api.json_object("POST", api.project_path(project, "run", "start"), json=body)
+    if not wait:
+        emit(state, started, lambda: render_block(started.items()))
+        return
+    run_id = str(started["runId"])
+    if not state.json_output:
+        click.echo(f"started run {run_id}, waiting…", err=True)
+    result = wait_for_result(state, api, api.project_path(project, "run", run_id, "result"), timeout)
+    emit(state, result, lambda: render_block(_run_pairs(result)))
+    if result.get("status") != "completed":
+        ctx.exit(1)
+
+
+@runs.command("get")
+@click.argument("run_id")
+@project_option
+@json_option
+@click.pass_obj
+def runs_get(state: CliContext, run_id: str) -> None:
+    """Show one run with its attempts."""
+    api = state.api()
+    data = api.json_object("GET", api.project_path(resolve_project(state), "runs", run_id))
+    emit(state, data, lambda: _render_run(data))
+
+
+def _render_run(data: dict[str, Any]) -> str:
+    text = render_block(_run_pairs(data, skip=("attempts",)))
+    attempts = data.get("attempts") or []
+    if not attempts:
+        return text + "\nattempts: none yet"
+    headers = ("#", "STATUS", "STARTED", "ENDED", "TRACE", "LOG", "ERROR")
+    rows = (
+        (
+            a.get("number"),
+            a.get("status"),
+            a.get("startedAt"),
+            a.get("endedAt"),
+            a.get("hasTrace"),
+            a.get("hasLog"),
+            describe_error(a.get("error"), one_line=True),
+        )
+        for a in attempts
+    )
+    return f"{text}\nattempts:\n{render_table(headers, rows)}"
+
+
+def _validate_filters(_ctx: click.Context, _param: click.Parameter, values: tuple[str, ...]) -> tuple[str, ...]:
+    for value in values:
+        if not FILTER_RE.match(value):
+            raise click.BadParameter(f"{value!r} is not <field><op><value>, e.g. status=failed")
+    return values
+
+
+@runs.command("list")
+@click.option("-l", "--limit", type=click.IntRange(min=1), default=50, show_default=True)
+@click.option("-o", "--offset", type=click.IntRange(min=0), default=0, show_default=True)
+@click.option(
+    "-f",
+    "--filter",
+    "filters",
+    multiple=True,
+    callback=_validate_filters,
+    metavar="EXPR",
+    help="Repeatable <field><op><value>; fields: status, api_name, id, run_duration, started_at, "
+    "run_type, job_id, job_run_id; ops: = != > >= < <=.",
+)
+@project_option
+@json_option
+@click.pass_obj
+def runs_list(state: CliContext, limit: int, offset: int, filters: tuple[str, ...]) -> None:
+    """List runs, newest first."""
+    api = state.api()
+    params = [("limit", str(limit)), ("offset", str(offset)), *(("filter", f) for f in filters)]
+    data = api.json_object("GET", api.project_path(resolve_project(state), "runs"), params=params)
+    emit(state, data, lambda: _render_runs(data, offset))
+
+
+def _render_runs(data: dict[str, Any], offset: int) -> str:
+    items = data.get("items") or []
+    total = data.get("total", len(items))
+    if not items:
+        return f"no runs (total {total})"
+    headers = ("ID", "API", "STATUS", "TYPE", "CREATED", "DURATION", "ATTEMPTS", "ERROR")
+    rows = (
+        (
+            r.get("id"),
+            r.get("apiName"),
+            r.get("status"),
+            r.get("runType"),
+            r.get("createdAt"),
+            format_duration(r.get("runDuration")),
+            r.get("attemptsCount"),
+            describe_error(r.get("error"), one_line=True) or describe_reason(r.get("reason")),
+        )
+        for r in items
+    )
+    return f"{render_table(headers, rows)}\n{offset + 1}-{offset + len(items)} of {total}"
+
+
+@runs.command("cancel")
+@click.argument("run_id")
+@project_option
+@json_option
+@click.pass_obj
+def runs_cancel(state: CliContext, run_id: str) -> None:
+    """Cancel a pending or running run."""
+    api = state.api()
+    data = api.json_object("POST", api.project_path(resolve_project(state), "run", run_id, "cancel"))
+    emit(state, data, lambda: render_block(data.items()))
+
+
+@cli.group()
+def attempts() -> None:
+    """Inspect a run's attempts and download their logs and traces."""
+
+
+def _run_detail(api: ApiClient, project: str, run_id: str) -> dict[str, Any]:
+    detail: dict[str, Any] = api.json_object("GET", api.project_path(project, "runs", run_id))
+    if not detail.get("attempts"):
+        raise CliError(f"run {run_id} has no attempts yet", "no-attempts")
+    return detail
+
+
+def _pick_attempt(detail: dict[str, Any], number: int | None) -> dict[str, Any]:
+    by_number = {a["number"]: a for a in detail["attempts"]}
+    chosen = max(by_number) if number is None else number
+    if chosen not in by_number:
+        raise CliError(f"run {detail.get('id')} has no attempt {chosen}", "not-found")
+    attempt: dict[str, Any] = by_number[chosen]
+    return attempt
+
+
+def _latest_attempt_number(api: ApiClient, project: str, run_id: str, number: int | None) -> int:
+    if number is not None:
+        return number  # skip the lookup: the server answers 404 for a missing attempt anyway
+    return int(_pick_attempt(_run_detail(api, project, run_id), None)["number"])
+
+
+attempt_argument = click.argument("attempt", type=click.IntRange(min=1), required=False, metavar="[N]")
+
+
+@attempts.command("get")
+@click.argument("run_id")
+@attempt_argument
+@project_option
+@json_option
+@click.pass_obj
+def attempts_get(state: CliContext, run_id: str, attempt: int | None) -> None:
+    """Show attempt N of a run (default: the latest)."""
+    api = state.api()
+    data = _pick_attempt(_run_detail(api, resolve_project(state), run_id), attempt)
+    emit(state, data, lambda: render_block(_run_pairs(data)))
+
+
+def _download(state: CliContext, kind: str, run_id: str, attempt: int | None, output: str | None) -> None:
+    api = state.api()
+    project = resolve_project(state)
+    number = _latest_attempt_number(api, project, run_id, attempt)
+    suffix = "jsonl" if kind == "log" else "zip"
+    target = output or f"{kind}_{run_id}_{number}.{suffix}"
+    with api.stream(api.project_path(project, "runs", run_id, "attempts", number, kind)) as response:
+        if target == "-":
+            _copy_to_stdout(response)
+            return
+        size = _copy_to_file(response, Path(target))
+    info = {"runId": run_id, "attempt": number, "path": target, "bytes": size}
+    emit(state, info, lambda: f"wrote {size} bytes to {target}")
+
+
+def _copy_to_stdout(response: httpx.Response) -> None:
+    for chunk in response.iter_bytes():
+        click.echo(chunk, nl=False)  # bytes go to the binary buffer under stdout, unmodified
+
+
+def _copy_to_file(response: httpx.Response, target: Path) -> int:
+    # Write beside the target and rename, so an interrupted download never looks complete.
+    partial = target.with_name(target.name + ".part")
+    size = 0
+    try:
+        with open(partial, "wb") as f:
+            for chunk in response.iter_bytes():
+                f.write(chunk)
+                size += len(chunk)
+        partial.replace(target)
+    except BaseException:
+        partial.unlink(missing_ok=True)
+        raise
+    return size
+
+
+output_option = click.option("-o", "--output", metavar="FILE", help="Where to write; - for stdout.")
+
+
+@attempts.command("log")
+@click.argument("run_id")
+@attempt_argument
+@output_option
+@project_option
+@json_option
+@click.pass_obj
+def attempts_log(state: CliContext, run_id: str, attempt: int | None, output: str | None) -> None:
+    """Download attempt N's log (default: latest; file: log_<run-id>_<n>.jsonl)."""
+    _download(state, "log", run_id, attempt, output)
+
+
+@attempts.command("trace")
+@click.argument("run_id")
+@attempt_argument
+@output_option
+@project_option
+@json_option
+@click.pass_obj
+def attempts_trace(state: CliContext, run_id: str, attempt: int | None, output: str | None) -> None:
+    """Download attempt N's Playwright trace (default: latest; file: trace_<run-id>_<n>.zip)."""
+    _download(state, "trace", run_id, attempt, output)
+
+
+def main(argv: Sequence[str] | None = None) -> None:
+    """Console-script entry point."""
+    cli.main(args=argv, prog_name="intunedd")

@@ -1,0 +1,117 @@
+"""Execution details: extend_timeout, proxies, worker recycling."""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Iterator
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from typing import Any
+
+import pytest
+
+from .conftest import DaemonFactory
+
+pytestmark = pytest.mark.e2e
+
+APIS = {
+    "api/extends.py": """
+        import asyncio
+        from intuned_runtime import extend_timeout, extend_payload
+
+        async def automation(page, params, **kwargs):
+            for i in range(4):
+                await asyncio.sleep(0.6)
+                extend_timeout()
+            extend_payload({"api": "extends", "parameters": {"child": True}})
+            return "outlived the timeout"
+    """,
+    "api/visit.py": """
+        async def automation(page, params, **kwargs):
+            await page.goto(params["url"])
+            return await page.content()
+    """,
+    "api/pid.py": """
+        import os
+
+        async def automation(page, params, **kwargs):
+            return os.getpid()
+    """,
+}
+
+
+class _Proxy(BaseHTTPRequestHandler):
+    """Answers every proxied request itself, and remembers the credentials it was sent."""
+
+    seen: list[dict[str, Any]] = []
+
+    def do_GET(self) -> None:  # noqa: N802
+        auth = self.headers.get("Proxy-Authorization")
+        if auth is None:
+            # Chromium sends credentials only after a 407 challenge.
+            self.send_response(407)
+            self.send_header("Proxy-Authenticate", 'Basic realm="test"')
+            self.send_header("Content-Length", "0")
+            self.end_headers()
+            return
+        _Proxy.seen.append({"url": self.path, "auth": auth})
+        body = b"<html><body>served by the proxy</body></html>"
+        self.send_response(200)
+        self.send_header("Content-Type", "text/html")
+        self.send_header("Content-Length", str(len(body)))
+        self.end_headers()
+        self.wfile.write(body)
+
+    def log_message(self, *args: Any) -> None:
+        pass
+
+
+@pytest.fixture
+def proxy() -> Iterator[str]:
+    server = ThreadingHTTPServer(("127.0.0.1", 0), _Proxy)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    yield f"127.0.0.1:{server.server_address[1]}"
+    server.shutdown()
+    server.server_close()
+
+
+def test_extend_timeout_resets_the_deadline_and_payloads_are_echoed(daemon_factory: DaemonFactory) -> None:
+    daemon = daemon_factory()
+    daemon.deploy("exec", APIS)
+    run_id = daemon.start_run(
+        "exec", {"api": "extends", "parameters": {}, "requestTimeout": 1, "retry": {"maximumAttempts": 1}}
+    )
+    result = daemon.wait_for("exec", run_id)
+    assert result["status"] == "completed", result
+    assert result["extendedPayloads"] == [{"api": "extends", "parameters": {"child": True}}]
+    daemon.stop()
+
+
+def test_proxy_is_applied_with_credentials(daemon_factory: DaemonFactory, proxy: str) -> None:
+    daemon = daemon_factory()
+    daemon.deploy("exec", APIS)
+    body = {
+        "api": "visit",
+        "parameters": {"url": "http://shop.invalid/item"},
+        "proxy": f"http://alice:s3cret@{proxy}",
+        "retry": {"maximumAttempts": 1},
+    }
+    run_id = daemon.start_run("exec", body)
+    result = daemon.wait_for("exec", run_id)
+    assert "served by the proxy" in result["result"]
+    assert _Proxy.seen[-1]["url"] == "http://shop.invalid/item"
+    assert _Proxy.seen[-1]["auth"] == "Basic YWxpY2U6czNjcmV0"  # alice:s3cret
+    configuration = daemon.detail("exec", run_id)["configuration"]
+    assert "s3cret" not in configuration["proxy"]
+    daemon.stop()
+
+
+def test_workers_are_recycled_after_n_attempts(daemon_factory: DaemonFactory) -> None:
+    daemon = daemon_factory(pool__size=1, pool__recycle_after_attempts=2)
+    daemon.deploy("exec", APIS)
+    pids = [
+        daemon.wait_for("exec", daemon.start_run("exec", {"api": "pid", "parameters": {}}))["result"] for _ in range(4)
+    ]
+    assert pids[0] == pids[1] != pids[2] == pids[3]
+    with daemon.client() as c:
+        assert c.get("/health").json()["pool"]["recycled"] >= 1
+    daemon.stop()

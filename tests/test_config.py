@@ -1,0 +1,49 @@
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from intunedd.config import ConfigError, Settings, load_settings
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def test_shipped_config_lists_every_setting_with_its_default() -> None:
+    shipped = load_settings(str(ROOT / "config" / "intunedd.toml"), {"INTUNEDD_STATE_DIR": "/x"})
+    assert shipped == load_settings(None, {"INTUNEDD_STATE_DIR": "/x", "INTUNEDD_CONFIG": "/nonexistent"})
+    text = (ROOT / "config" / "intunedd.toml").read_text()
+    for section in ("server", "pool", "runs", "events"):
+        for name in getattr(Settings(), section).__struct_fields__:
+            assert f"{name} =" in text, f"config/intunedd.toml does not document {section}.{name}"
+
+
+def test_environment_overrides_file(tmp_path: Path) -> None:
+    config = tmp_path / "c.toml"
+    config.write_text('state_dir = "/a"\n[pool]\nsize = 3\n')
+    settings = load_settings(str(config), {"INTUNEDD_POOL_SIZE": "5", "INTUNEDD_RUNS_RECORD_VIDEO": "true"})
+    assert settings.pool.size == 5
+    assert settings.runs.record_video is True
+    assert settings.state_dir == "/a"
+
+
+@pytest.mark.parametrize(
+    ("text", "message"),
+    [
+        ("[pool]\nsizes = 3\n", "sizes"),
+        ("[pool]\nsize = 'many'\n", "size"),
+        ("[pool]\nsize = 0\n", "pool.size"),
+        ("[server\n", "intunedd.toml"),
+    ],
+)
+def test_bad_config_names_the_problem(tmp_path: Path, text: str, message: str) -> None:
+    config = tmp_path / "intunedd.toml"
+    config.write_text(text)
+    with pytest.raises(ConfigError, match=message):
+        load_settings(str(config), {})
+
+
+def test_state_dir_follows_systemd() -> None:
+    assert load_settings(None, {"STATE_DIRECTORY": "/var/lib/intunedd", "INTUNEDD_CONFIG": ""}).state_dir == (
+        "/var/lib/intunedd"
+    )

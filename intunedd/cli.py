@@ -727,8 +727,7 @@ def _download(state: CliContext, kind: str, run_id: str, attempt: int | None, ou
     api = state.api()
     project = resolve_project(state)
     number = _latest_attempt_number(api, project, run_id, attempt)
-    suffix = "jsonl" if kind == "log" else "zip"
-    target = output or f"{kind}_{run_id}_{number}.{suffix}"
+    target = output or f"{kind}_{run_id}_{number}.{ARTIFACT_SUFFIXES[kind]}"
     with api.stream(api.project_path(project, "runs", run_id, "attempts", number, kind)) as response:
         if target == "-":
             _copy_to_stdout(response)
@@ -762,28 +761,28 @@ def _copy_to_file(response: httpx.Response, target: Path) -> int:
 output_option = click.option("-o", "--output", metavar="FILE", help="Where to write; - for stdout.")
 
 
-@attempts.command("log")
-@click.argument("run_id")
-@attempt_argument
-@output_option
-@project_option
-@json_option
-@click.pass_obj
-def attempts_log(state: CliContext, run_id: str, attempt: int | None, output: str | None) -> None:
-    """Download attempt N's log (default: latest; file: log_<run-id>_<n>.jsonl)."""
-    _download(state, "log", run_id, attempt, output)
+ARTIFACT_SUFFIXES = {"log": "jsonl", "trace": "zip", "video": "webm"}
+_ARTIFACT_HELP = {
+    "log": "Download attempt N's log (default: latest; file: log_<run-id>_<n>.jsonl).",
+    "trace": "Download attempt N's Playwright trace (default: latest; file: trace_<run-id>_<n>.zip).",
+    "video": "Download attempt N's recording (default: latest; file: video_<run-id>_<n>.webm).",
+}
 
 
-@attempts.command("trace")
-@click.argument("run_id")
-@attempt_argument
-@output_option
-@project_option
-@json_option
-@click.pass_obj
-def attempts_trace(state: CliContext, run_id: str, attempt: int | None, output: str | None) -> None:
-    """Download attempt N's Playwright trace (default: latest; file: trace_<run-id>_<n>.zip)."""
-    _download(state, "trace", run_id, attempt, output)
+def _artifact_command(kind: str) -> None:
+    @attempts.command(kind, help=_ARTIFACT_HELP[kind])
+    @click.argument("run_id")
+    @attempt_argument
+    @output_option
+    @project_option
+    @json_option
+    @click.pass_obj
+    def download(state: CliContext, run_id: str, attempt: int | None, output: str | None) -> None:
+        _download(state, kind, run_id, attempt, output)
+
+
+for _kind in ARTIFACT_SUFFIXES:
+    _artifact_command(_kind)
 
 
 def main(argv: Sequence[str] | None = None) -> None:

@@ -12,6 +12,7 @@ start), and the root nursery is cancelled.
 from __future__ import annotations
 
 import logging
+import secrets
 import signal
 import sys
 from functools import partial
@@ -86,6 +87,7 @@ async def run_daemon(
         bus = await root.start(partial(run_bus, buffer=settings.events.subscriber_buffer))
         store = await root.start(partial(run_store, db, bus.publisher(), clock=clock))
         workspace_id = await store.write(queries.ensure_workspace, settings.workspace_id, new_uuid())
+        secret = await store.write(queries.ensure_secret, secrets.token_hex(32))
         pool = await root.start(
             partial(
                 run_browser_pool,
@@ -98,7 +100,7 @@ async def run_daemon(
             )
         )
         runner, drain = await root.start(partial(run_runner, store, pool, settings, clock=clock))
-        app = create_app(Handles(settings, workspace_id, store, bus, pool, runner))
+        app = create_app(Handles(settings, workspace_id, store, bus, pool, runner, secret.encode()))
         root.start_soon(_watch_signals, shutdown)
         binds = await root.start(
             partial(hypercorn.trio.serve, app, _hypercorn_config(settings), shutdown_trigger=shutdown.wait)

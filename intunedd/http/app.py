@@ -2,16 +2,21 @@
 
 from __future__ import annotations
 
+import importlib.util
 import logging
+import re
+import time
+from pathlib import Path
 
 import msgspec
-from quart import Response, request, websocket
+from quart import Response, request, send_from_directory, websocket
 from quart_trio import QuartTrio
 from werkzeug.exceptions import HTTPException, RequestEntityTooLarge
 
 from .. import __version__
 from ..errors import ApiError, BadRequest, Forbidden, NotFound, PayloadTooLarge, Unauthorized
 from ..store import queries
+from . import signing
 from .handles import Handles
 from .responses import json_response
 from .routes.projects import projects_blueprint
@@ -20,6 +25,8 @@ from .ws import events_blueprint
 
 log = logging.getLogger(__name__)
 API_PREFIX = "/api/v1/"
+ARTIFACT_PATH = re.compile(r"/runs/[^/]+/attempts/\d+/(log|trace|video)$")
+TRACE_VIEWER = Path(importlib.util.find_spec("playwright").origin or "").parent / "driver/package/lib/vite/traceViewer"
 
 
 def _error_response(error: ApiError) -> Response:
@@ -47,9 +54,17 @@ def create_app(handles: Handles) -> QuartTrio:
 
     @app.before_request
     async def check_key() -> None:
-        if request.path.startswith(API_PREFIX):
-            view_args = request.view_args or {}
-            await _authenticate(handles, request.headers.get("x-api-key"), view_args.get("workspace_id"))
+        if not request.path.startswith(API_PREFIX):
+            return
+        given = request.args.get("signature")
+        if given is not None and ARTIFACT_PATH.search(request.path):
+            if not signing.verify(
+                handles.signing_secret, request.path, request.args.get("expires", ""), given, time.time()
+            ):
+                raise Forbidden("The signed URL is invalid or has expired", details={"field": "signature"})
+            return
+        view_args = request.view_args or {}
+        await _authenticate(handles, request.headers.get("x-api-key"), view_args.get("workspace_id"))
 
     @app.before_websocket
     async def check_ws_key() -> None:
@@ -93,6 +108,12 @@ def create_app(handles: Handles) -> QuartTrio:
     @app.get("/api/v1/info")
     async def info() -> Response:
         return json_response({"workspaceId": handles.workspace_id, "version": __version__})
+
+    @app.get("/trace-viewer/<path:name>")
+    async def trace_viewer(name: str) -> Response:
+        # Playwright's own trace viewer, served from the installed package; it loads a
+        # trace from ?trace=<signed trace URL> (see the run detail's attempts).
+        return await send_from_directory(TRACE_VIEWER, name)
 
     app.register_blueprint(runs_blueprint(handles))
     app.register_blueprint(projects_blueprint(handles))

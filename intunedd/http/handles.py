@@ -19,5 +19,6 @@ class Handles:
     bus: BusHandle
     pool: PoolHandle
     runner: RunnerHandle
+    signing_secret: bytes
     # Hashes of keys already checked: a valid key stays valid for the process lifetime.
     known_keys: set[str] = field(default_factory=set)

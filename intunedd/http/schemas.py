@@ -8,6 +8,7 @@ does. Decoding errors become 400s that name the offending field.
 from __future__ import annotations
 
 import re
+from collections.abc import Callable
 from typing import Annotated, Any, TypeVar
 from urllib.parse import urlsplit
 
@@ -149,7 +150,7 @@ def run_item(run: RunRecord) -> dict[str, Any]:
     return body
 
 
-def attempt_item(attempt: AttemptRecord) -> dict[str, Any]:
+def attempt_item(attempt: AttemptRecord, links: dict[str, str]) -> dict[str, Any]:
     body: dict[str, Any] = {
         "number": attempt.number,
         "status": attempt.status,
@@ -161,10 +162,12 @@ def attempt_item(attempt: AttemptRecord) -> dict[str, Any]:
     }
     if attempt.error is not None:
         body["error"] = attempt.error
-    return body
+    return {**body, **links}
 
 
-def run_detail(run: RunRecord, attempts: list[AttemptRecord]) -> dict[str, Any]:
+def run_detail(
+    run: RunRecord, attempts: list[AttemptRecord], links: Callable[[AttemptRecord], dict[str, str]]
+) -> dict[str, Any]:
     return {
         **run_item(run),
         "parameters": run.parameters,
@@ -176,7 +179,7 @@ def run_detail(run: RunRecord, attempts: list[AttemptRecord]) -> dict[str, Any]:
             "saveTrace": run.options.save_trace,
             "proxy": _mask_proxy(run.options.proxy),
         },
-        "attempts": [attempt_item(a) for a in attempts],
+        "attempts": [attempt_item(a, links(a)) for a in attempts],
     }
 
 

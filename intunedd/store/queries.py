@@ -61,6 +61,11 @@ def ensure_workspace(tx: Tx, configured: str, generated: str) -> str:
     return generated
 
 
+def ensure_secret(tx: Tx, generated: str) -> str:
+    tx.execute("INSERT OR IGNORE INTO meta VALUES ('signing_secret', ?)", (generated,))
+    return str(tx.execute("SELECT value FROM meta WHERE key='signing_secret'").fetchone()[0])
+
+
 def insert_api_key(tx: Tx, key_id: str, name: str, key: str) -> None:
     tx.execute("INSERT INTO api_keys VALUES (?, ?, ?, ?)", (key_id, name, hash_key(key), tx.now))
 

@@ -43,9 +43,7 @@ def _from_done(done: protocol.Done) -> AttemptOutcome:
     )
 
 
-async def _serve_store_request(
-    frames: Any, frame: protocol.StoreGet | protocol.StoreSet, kv: KeyValue
-) -> None:
+async def _serve_store_request(frames: Any, frame: protocol.StoreGet | protocol.StoreSet, kv: KeyValue) -> None:
     try:
         if isinstance(frame, protocol.StoreGet):
             value = await kv.get(frame.key)
@@ -119,9 +117,7 @@ async def run_attempt(
             lease.poison("timed out")
             return AttemptOutcome(
                 "failed",
-                error=error_object(
-                    "script-timeout", f"Run timed out after {timeout_s:g} seconds", retryable=True
-                ),
+                error=error_object("script-timeout", f"Run timed out after {timeout_s:g} seconds", retryable=True),
             )
     except WorkerDied:
         return await _crashed(lease)

@@ -124,9 +124,7 @@ def _kill_process_group(pgid: int) -> None:
         pass
 
 
-async def spawn_worker(
-    config: WorkerConfig, env: Mapping[str, str], *, start_timeout_s: float
-) -> WorkerProcess:
+async def spawn_worker(config: WorkerConfig, env: Mapping[str, str], *, start_timeout_s: float) -> WorkerProcess:
     parent, child = socket.socketpair(socket.AF_UNIX, socket.SOCK_STREAM)
     cfg = msgspec.structs.replace(config, fd=child.fileno())
     try:

@@ -5,6 +5,7 @@ from __future__ import annotations
 import zipfile
 from io import BytesIO
 
+import httpx
 import pytest
 from intuned_client import IntunedClient
 
@@ -211,3 +212,18 @@ def test_intuned_client_start_and_result(daemon: Daemon, project: str) -> None:
         result = client.projects.runs.result(project_name=project, run_id=started.run_id)
     assert result.status == "completed"
     assert result.result == {"x": 1}
+
+
+def test_signed_artifact_urls_and_trace_viewer(daemon: Daemon, project: str, site: str) -> None:
+    run_id = daemon.start_run(project, {"api": "title", "parameters": {"url": f"{site}/signed"}})
+    daemon.wait_for(project, run_id)
+    attempt = daemon.detail(project, run_id)["attempts"][0]
+    trace = httpx.get(attempt["traceUrl"])  # no API key: the signature is the credential
+    assert trace.status_code == 200
+    assert zipfile.ZipFile(BytesIO(trace.content)).namelist()
+    assert "visited" in httpx.get(attempt["logUrl"]).text
+    tampered = attempt["logUrl"].replace(run_id, "A" * 21)
+    assert httpx.get(tampered).status_code == 403
+    viewer = httpx.get(attempt["traceViewerUrl"])
+    assert viewer.status_code == 200
+    assert "<html" in viewer.text.lower()

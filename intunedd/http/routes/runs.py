@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import time
+from urllib.parse import urlencode
+
 import trio
 from quart import Blueprint, Response, request
 
@@ -12,6 +15,7 @@ from ...store import queries
 from ..handles import Handles
 from ..responses import file_response, first_file, json_response
 from ..schemas import RunStartBody, decode_body, run_detail, run_item, run_result, sync_run_result
+from ..signing import signed_query
 
 PROJECT = "/api/v1/workspace/<workspace_id>/projects/<project>"
 MAX_PAGE = 500
@@ -80,10 +84,26 @@ def runs_blueprint(h: Handles) -> Blueprint:
         runs, total = await h.store.read(queries.list_runs, project, conditions, limit, offset)
         return json_response({"items": [run_item(r) for r in runs], "total": total})
 
+    def links(attempt: AttemptRecord) -> dict[str, str]:
+        """Signed, expiring URLs for the attempt's files, and the trace viewer pointed at one."""
+        base = request.host_url.rstrip("/")
+        project = (request.view_args or {})["project"]
+        kinds = {"log": attempt.log_path, "trace": attempt.trace_path, "video": attempt.video_path}
+        found: dict[str, str] = {}
+        for kind, path in kinds.items():
+            if path is None:
+                continue
+            url_path = f"/api/v1/workspace/{h.workspace_id}/projects/{project}/runs/{attempt.run_id}"
+            url_path += f"/attempts/{attempt.number}/{kind}"
+            found[f"{kind}Url"] = f"{base}{url_path}?{signed_query(h.signing_secret, url_path, time.time())}"
+        if "traceUrl" in found:
+            found["traceViewerUrl"] = f"{base}/trace-viewer/index.html?{urlencode({'trace': found['traceUrl']})}"
+        return found
+
     @bp.get(f"{PROJECT}/runs/<run_id>")
     async def detail(workspace_id: str, project: str, run_id: str) -> Response:
         run = await load(project, run_id)
-        return json_response(run_detail(run, await h.store.read(queries.list_attempts, run_id)))
+        return json_response(run_detail(run, await h.store.read(queries.list_attempts, run_id), links))
 
     async def attempt(project: str, run_id: str, number: int) -> AttemptRecord:
         await load(project, run_id)

@@ -2,12 +2,18 @@
 
 from __future__ import annotations
 
+import subprocess
 import threading
+import time
 from collections.abc import Iterator
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
 from typing import Any
 
+import httpx
 import pytest
+
+from intunedd.workers.browser import find_browser
 
 from .conftest import DaemonFactory
 
@@ -114,4 +120,53 @@ def test_workers_are_recycled_after_n_attempts(daemon_factory: DaemonFactory) ->
     assert pids[0] == pids[1] != pids[2] == pids[3]
     with daemon.client() as c:
         assert c.get("/health").json()["pool"]["recycled"] >= 1
+    daemon.stop()
+
+
+def test_recordings_are_kept_per_attempt(daemon_factory: DaemonFactory, site: str) -> None:
+    daemon = daemon_factory(runs__record_video=True)
+    daemon.deploy("exec", APIS)
+    run_id = daemon.start_run("exec", {"api": "visit", "parameters": {"url": f"{site}/video"}})
+    assert daemon.wait_for("exec", run_id)["status"] == "completed"
+    attempt = daemon.detail("exec", run_id)["attempts"][0]
+    video = httpx.get(attempt["videoUrl"])
+    assert video.status_code == 200
+    assert video.content[:4] == b"\x1a\x45\xdf\xa3"  # the EBML magic of a WebM file
+    daemon.stop()
+
+
+@pytest.fixture
+def cdp_browser(tmp_path: Path) -> Iterator[str]:
+    """A Chromium on its own, reachable over CDP: the shape of a browser on another host."""
+    profile = tmp_path / "profile"
+    process = subprocess.Popen(
+        [
+            find_browser("auto", True) or "chromium",
+            "--headless",
+            "--no-sandbox",
+            "--disable-gpu",
+            "--remote-debugging-port=0",
+            f"--user-data-dir={profile}",
+            "about:blank",
+        ],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+    port_file = profile / "DevToolsActivePort"
+    deadline = time.monotonic() + 20
+    while not (port_file.exists() and port_file.read_text().strip()):
+        assert time.monotonic() < deadline, "Chromium did not open its debugging port"
+        time.sleep(0.05)
+    yield f"http://127.0.0.1:{port_file.read_text().split()[0]}"
+    process.kill()
+    process.wait()
+
+
+def test_remote_browser_over_cdp(daemon_factory: DaemonFactory, cdp_browser: str, site: str) -> None:
+    daemon = daemon_factory(pool__remote_endpoint=cdp_browser, pool__remote_protocol="cdp", pool__size=1)
+    daemon.deploy("exec", APIS)
+    run_id = daemon.start_run("exec", {"api": "visit", "parameters": {"url": f"{site}/remote"}})
+    result = daemon.wait_for("exec", run_id)
+    assert result["status"] == "completed", result
+    assert "<h1>remote</h1>" in result["result"]
     daemon.stop()

@@ -22,13 +22,13 @@ class _Section(msgspec.Struct, frozen=True, forbid_unknown_fields=True, kw_only=
     pass
 
 
-class ServerSettings(_Section):
+class ServerSettings(_Section, frozen=True):
     host: str = "127.0.0.1"
     port: int = 8420
     max_body_bytes: int = 50 * MiB
 
 
-class PoolSettings(_Section):
+class PoolSettings(_Section, frozen=True):
     size: int = 2
     browser: str = "auto"
     headless: bool = True
@@ -41,7 +41,7 @@ class PoolSettings(_Section):
     start_timeout_s: float = 30.0
 
 
-class RunSettings(_Section):
+class RunSettings(_Section, frozen=True):
     default_request_timeout_s: int = 600
     default_max_attempts: int = 3
     max_result_bytes: int = 2 * MiB
@@ -50,11 +50,11 @@ class RunSettings(_Section):
     record_video: bool = False
 
 
-class EventSettings(_Section):
+class EventSettings(_Section, frozen=True):
     subscriber_buffer: int = 1000
 
 
-class Settings(_Section):
+class Settings(_Section, frozen=True):
     state_dir: str = ""
     workspace_id: str = ""
     log_level: Literal["debug", "info", "warning", "error"] = "info"

@@ -21,7 +21,7 @@ class _Message(msgspec.Struct, frozen=True, kw_only=True):
 # -- domain records (rows of the store, decoded) ------------------------------------------
 
 
-class ProjectVersion(_Message):
+class ProjectVersion(_Message, frozen=True):
     name: str
     version: int
     path: str
@@ -31,7 +31,7 @@ class ProjectVersion(_Message):
     deployed_at: str
 
 
-class RunOptions(_Message):
+class RunOptions(_Message, frozen=True):
     max_attempts: int
     request_timeout_s: int
     save_trace: bool
@@ -40,7 +40,7 @@ class RunOptions(_Message):
     sink: Any = None
 
 
-class RunRecord(_Message):
+class RunRecord(_Message, frozen=True):
     id: str
     seq: int
     project: str
@@ -62,7 +62,7 @@ class RunRecord(_Message):
     job_run_id: str | None = None
 
 
-class AttemptRecord(_Message):
+class AttemptRecord(_Message, frozen=True):
     run_id: str
     number: int
     status: str
@@ -74,7 +74,7 @@ class AttemptRecord(_Message):
     video_path: str | None = None
 
 
-class Event(_Message):
+class Event(_Message, frozen=True):
     """Published on the bus after the change it describes is committed."""
 
     type: str
@@ -87,7 +87,7 @@ class Event(_Message):
 # -- replies ----------------------------------------------------------------------------
 
 
-class Reply(_Message, Generic[T]):
+class Reply(_Message, Generic[T], frozen=True):
     value: T | None = None
     error: Exception | None = None
 
@@ -103,7 +103,7 @@ ReplySlot = trio.MemorySendChannel[Reply[Any]]
 # -- runner commands --------------------------------------------------------------------
 
 
-class SubmitRun(_Message):
+class SubmitRun(_Message, frozen=True):
     project: str
     api: str
     parameters: Any
@@ -111,18 +111,18 @@ class SubmitRun(_Message):
     reply: ReplySlot
 
 
-class CancelRun(_Message):
+class CancelRun(_Message, frozen=True):
     project: str
     run_id: str
     reply: ReplySlot
 
 
-class WaitRun(_Message):
+class WaitRun(_Message, frozen=True):
     run_id: str
     reply: ReplySlot
 
 
-class Deploy(_Message):
+class Deploy(_Message, frozen=True):
     name: str
     archive: bytes
     reply: ReplySlot
@@ -134,7 +134,7 @@ RunnerCommand = SubmitRun | CancelRun | WaitRun | Deploy
 # -- bus commands -----------------------------------------------------------------------
 
 
-class EventFilter(_Message):
+class EventFilter(_Message, frozen=True):
     project: str | None = None
     run_id: str | None = None
     types: frozenset[str] | None = None
@@ -147,12 +147,12 @@ class EventFilter(_Message):
         )
 
 
-class Subscribe(_Message):
+class Subscribe(_Message, frozen=True):
     filter: EventFilter
     events: trio.MemorySendChannel[Event]
 
 
-class Publish(_Message):
+class Publish(_Message, frozen=True):
     events: list[Event]
 
 

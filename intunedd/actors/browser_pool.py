@@ -70,7 +70,7 @@ def _rss_mb(pid: int) -> float:
     try:
         root = psutil.Process(pid)
         processes = [root, *root.children(recursive=True)]
-        return sum(p.memory_info().rss for p in processes) / (1024 * 1024)
+        return float(sum(p.memory_info().rss for p in processes)) / (1024 * 1024)
     except psutil.Error:
         return 0.0
 

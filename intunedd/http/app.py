@@ -26,7 +26,11 @@ from .ws import events_blueprint
 log = logging.getLogger(__name__)
 API_PREFIX = "/api/v1/"
 ARTIFACT_PATH = re.compile(r"/runs/[^/]+/attempts/\d+/(log|trace|video)$")
-TRACE_VIEWER = Path(importlib.util.find_spec("playwright").origin or "").parent / "driver/package/lib/vite/traceViewer"
+_PLAYWRIGHT = importlib.util.find_spec("playwright")
+TRACE_VIEWER = (
+    Path(_PLAYWRIGHT.origin if _PLAYWRIGHT and _PLAYWRIGHT.origin else ".").parent
+    / "driver/package/lib/vite/traceViewer"
+)
 
 
 def _error_response(error: ApiError) -> Response:

@@ -14,6 +14,7 @@ from urllib.parse import urlsplit
 
 import msgspec
 from msgspec import UNSET, Meta, Struct, UnsetType
+from quart import request
 
 from ..clock import parse_iso
 from ..errors import BadRequest
@@ -69,6 +70,11 @@ def _field_of(message: str) -> str | None:
     if missing:
         return f"{prefix}.{missing.group(1)}" if prefix else missing.group(1)
     return prefix or None
+
+
+async def request_bytes() -> bytes:
+    data = await request.get_data(as_text=False)
+    return data if isinstance(data, bytes) else data.encode()
 
 
 def decode_body(body: bytes, kind: type[T]) -> T:

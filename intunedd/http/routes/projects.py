@@ -2,13 +2,13 @@
 
 from __future__ import annotations
 
-from quart import Blueprint, Response, request
+from quart import Blueprint, Response
 
 from ...errors import NotFound
 from ...store import queries
 from ..handles import Handles
 from ..responses import json_response
-from ..schemas import project_item
+from ..schemas import project_item, request_bytes
 
 WORKSPACE = "/api/v1/workspace/<workspace_id>"
 
@@ -18,7 +18,7 @@ def projects_blueprint(h: Handles) -> Blueprint:
 
     @bp.post(f"{WORKSPACE}/projects/<project>/deploy")
     async def deploy(workspace_id: str, project: str) -> Response:
-        deployed = await h.runner.deploy(project, await request.get_data())
+        deployed = await h.runner.deploy(project, await request_bytes())
         body = project_item(deployed)
         return json_response({"projectName": deployed.name, **body}, 201)
 

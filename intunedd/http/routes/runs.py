@@ -14,7 +14,7 @@ from ...policy.run_filters import FilterError, parse_filter
 from ...store import queries
 from ..handles import Handles
 from ..responses import file_response, first_file, json_response
-from ..schemas import RunStartBody, decode_body, run_detail, run_item, run_result, sync_run_result
+from ..schemas import RunStartBody, decode_body, request_bytes, run_detail, run_item, run_result, sync_run_result
 from ..signing import signed_query
 
 PROJECT = "/api/v1/workspace/<workspace_id>/projects/<project>"
@@ -37,7 +37,7 @@ def runs_blueprint(h: Handles) -> Blueprint:
         )
 
     async def submit(project: str) -> RunRecord:
-        body = decode_body(await request.get_data(), RunStartBody)
+        body = decode_body(await request_bytes(), RunStartBody)
         return await h.runner.submit(project, body.api, body.parameters, options(body))
 
     async def load(project: str, run_id: str) -> RunRecord:

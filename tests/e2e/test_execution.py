@@ -11,6 +11,7 @@ from pathlib import Path
 from typing import Any
 
 import httpx
+import psutil
 import pytest
 
 from intunedd.workers.browser import find_browser
@@ -41,6 +42,19 @@ APIS = {
 
         async def automation(page, params, **kwargs):
             return os.getpid()
+    """,
+    "api/family.py": """
+        import psutil
+
+        async def automation(page, params, **kwargs):
+            me = psutil.Process()
+            return [me.pid, *[child.pid for child in me.children(recursive=True)]]
+    """,
+    "api/hang.py": """
+        import asyncio
+
+        async def automation(page, params, **kwargs):
+            await asyncio.sleep(60)
     """,
 }
 
@@ -170,3 +184,27 @@ def test_remote_browser_over_cdp(daemon_factory: DaemonFactory, cdp_browser: str
     assert result["status"] == "completed", result
     assert "<h1>remote</h1>" in result["result"]
     daemon.stop()
+
+
+def _gone(pids: list[int], timeout: float = 15) -> bool:
+    """True once none of ``pids`` is a live (non-zombie) process; bounded by ``timeout``."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        alive = [p for p in pids if psutil.pid_exists(p) and psutil.Process(p).status() != psutil.STATUS_ZOMBIE]
+        if not alive:
+            return True
+        time.sleep(0.05)
+    return False
+
+
+def test_no_process_outlives_a_killed_worker_or_daemon(daemon_factory: DaemonFactory) -> None:
+    daemon = daemon_factory(pool__size=1)
+    daemon.deploy("exec", APIS)
+    family = daemon.wait_for("exec", daemon.start_run("exec", {"api": "family", "parameters": {}}))["result"]
+    assert len(family) > 1, "the worker should have a browser below it"
+    body = {"api": "hang", "parameters": {}, "requestTimeout": 1, "retry": {"maximumAttempts": 1}}
+    assert daemon.wait_for("exec", daemon.start_run("exec", body))["error"]["code"] == "script-timeout"
+    assert _gone(family), "the timed-out worker or its browser outlived it"
+    survivors = daemon.wait_for("exec", daemon.start_run("exec", {"api": "family", "parameters": {}}))["result"]
+    daemon.kill9()
+    assert _gone(survivors), "workers or browsers outlived a kill -9 of the daemon"

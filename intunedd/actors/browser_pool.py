@@ -130,7 +130,11 @@ async def run_browser_pool(
                     stats.killed += 1
                     await worker.kill(verdict.reason)
                     return
-                too_big = attempts % RSS_CHECK_EVERY == 0 and _rss_mb(worker.pid) > recycle_rss_mb
+                # psutil walks /proc for the browser's children: off the event loop.
+                too_big = (
+                    attempts % RSS_CHECK_EVERY == 0
+                    and await trio.to_thread.run_sync(_rss_mb, worker.pid) > recycle_rss_mb
+                )
                 if attempts >= recycle_after_attempts or too_big:
                     stats.recycled += 1
                     await worker.close()

@@ -187,7 +187,8 @@ class _Runner:
     async def _attempts(self, active: _Active) -> None:
         run = active.run
         project = await self._version(run)
-        previous = await self.store.read(queries.list_attempts, run.id)
+        # A fresh run (the common case) has no attempts to look up; a recovered one does.
+        previous = await self.store.read(queries.list_attempts, run.id) if run.attempts_count else []
         number = len(previous)
         counted = sum(a.status in ("completed", "failed") for a in previous)
         while True:
@@ -233,7 +234,6 @@ class _Runner:
             max_result_bytes=self.settings.runs.max_result_bytes,
         )
         async with self.pool.lease() as lease:
-            await trio.to_thread.run_sync(lambda: directory.mkdir(parents=True, exist_ok=True))
             await self.store.write(queries.start_attempt, run, number, str(log_path), start.trace_path, start.video_dir)
             active.attempt = number
             return await run_attempt(

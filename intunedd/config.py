@@ -50,6 +50,10 @@ class RunSettings(_Section, frozen=True):
     record_video: bool = False
 
 
+class SchedulerSettings(_Section, frozen=True):
+    catch_up_window_s: float = -1.0
+
+
 class EventSettings(_Section, frozen=True):
     subscriber_buffer: int = 1000
 
@@ -62,6 +66,7 @@ class Settings(_Section, frozen=True):
     pool: PoolSettings = PoolSettings()
     runs: RunSettings = RunSettings()
     events: EventSettings = EventSettings()
+    scheduler: SchedulerSettings = SchedulerSettings()
 
     @property
     def state_path(self) -> Path:
@@ -104,7 +109,7 @@ def _coerce(raw: str) -> Any:
 
 
 def _apply_environ(data: dict[str, Any], environ: Mapping[str, str]) -> None:
-    sections = {"server", "pool", "runs", "events"}
+    sections = {"server", "pool", "runs", "events", "scheduler"}
     for name, raw in environ.items():
         if not name.startswith("INTUNEDD_") or name in ("INTUNEDD_CONFIG", "INTUNEDD_URL", "INTUNEDD_API_KEY"):
             continue

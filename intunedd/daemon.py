@@ -1,7 +1,7 @@
 """The daemon: one trio process whose root nursery hosts the actors and the HTTP server.
 
 Start order is dependency order, each through ``nursery.start`` so a failing actor fails
-start-up loudly:  bus → store → pool → runner → http.
+start-up loudly:  bus → store → pool → runner → scheduler → http.
 
 One shutdown path: SIGTERM or SIGINT sets ``shutdown``; Hypercorn stops accepting
 connections, the runner drains (nothing new starts; running attempts get
@@ -24,18 +24,21 @@ import trio
 from .actors.browser_pool import run_browser_pool
 from .actors.bus import run_bus
 from .actors.runner import run_runner
+from .actors.scheduler import run_scheduler
 from .actors.store import run_store
 from .clock import Clock, SystemClock
 from .config import Settings
 from .http.app import create_app
 from .http.handles import Handles
 from .ids import new_uuid
+from .messages import JobChanged
 from .store import queries
 from .store.db import open_db
 from .workers.browser import find_browser, prepare_ffmpeg
 from .workers.protocol import WorkerConfig
 
 log = logging.getLogger("intunedd")
+JOB_CHANGES_BUFFER = 64
 
 
 def _hypercorn_config(settings: Settings) -> hypercorn.config.Config:
@@ -99,7 +102,19 @@ async def run_daemon(
                 start_timeout_s=settings.pool.start_timeout_s,
             )
         )
-        runner, drain = await root.start(partial(run_runner, store, pool, settings, clock=clock))
+        job_changes_send, job_changes_receive = trio.open_memory_channel[JobChanged](JOB_CHANGES_BUFFER)
+        runner, drain = await root.start(partial(run_runner, store, pool, settings, job_changes_send, clock=clock))
+        window = settings.scheduler.catch_up_window_s
+        await root.start(
+            partial(
+                run_scheduler,
+                store,
+                runner.trigger_job,
+                job_changes_receive,
+                clock=clock,
+                catch_up_window_s=None if window < 0 else window,
+            )
+        )
         app = create_app(Handles(settings, workspace_id, store, bus, pool, runner, secret.encode()))
         root.start_soon(_watch_signals, shutdown)
         binds = await root.start(

@@ -128,7 +128,62 @@ class Deploy(_Message, frozen=True):
     reply: ReplySlot
 
 
-RunnerCommand = SubmitRun | CancelRun | WaitRun | Deploy
+class CreateJob(_Message, frozen=True):
+    project: str
+    job_id: str
+    spec: Any
+    reply: ReplySlot
+
+
+class UpdateJob(_Message, frozen=True):
+    project: str
+    job_id: str
+    spec: Any
+    reply: ReplySlot
+
+
+class DeleteJob(_Message, frozen=True):
+    project: str
+    job_id: str
+    reply: ReplySlot
+
+
+class PauseJob(_Message, frozen=True):
+    project: str
+    job_id: str
+    reply: ReplySlot
+
+
+class ResumeJob(_Message, frozen=True):
+    project: str
+    job_id: str
+    reply: ReplySlot
+
+
+class TriggerJob(_Message, frozen=True):
+    project: str
+    job_id: str
+    type: str  # MANUAL | SCHEDULED
+    slot_key: str | None
+    reply: ReplySlot
+
+
+class TerminateJobRun(_Message, frozen=True):
+    project: str
+    job_id: str
+    job_run_id: str
+    reply: ReplySlot
+
+
+JobCommand = CreateJob | UpdateJob | DeleteJob | PauseJob | ResumeJob | TriggerJob | TerminateJobRun
+RunnerCommand = SubmitRun | CancelRun | WaitRun | Deploy | JobCommand
+
+
+class JobChanged(_Message, frozen=True):
+    """Tells the scheduler to re-read one job (created, updated, deleted, paused, resumed)."""
+
+    project: str
+    job_id: str
 
 
 # -- bus commands -----------------------------------------------------------------------

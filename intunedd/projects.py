@@ -16,6 +16,7 @@ from typing import Any
 
 import msgspec
 
+from .job_spec import JOB_ID, JobSpec, check_job_spec
 from .jsonc import loads_jsonc
 
 SETTINGS_FILES = ("Intuned.json", "Intuned.jsonc")
@@ -51,6 +52,24 @@ def read_settings(project_dir: Path) -> tuple[ProjectSettings, dict[str, Any]]:
             except (json.JSONDecodeError, msgspec.ValidationError) as e:
                 raise ProjectError(f"{name}: {e}") from e
     return ProjectSettings(), {}
+
+
+def read_code_jobs(project_dir: Path) -> dict[str, JobSpec]:
+    """Jobs-as-code: ``intuned-resources/jobs/<job-id>.job.json(c)``, each a create body without ``id``."""
+    jobs: dict[str, JobSpec] = {}
+    folder = project_dir / "intuned-resources" / "jobs"
+    for path in sorted(folder.glob("*.job.json*")) if folder.is_dir() else []:
+        job_id = path.name.removesuffix(".jsonc").removesuffix(".json").removesuffix(".job")
+        where = f"intuned-resources/jobs/{path.name}"
+        if not JOB_ID.match(job_id):
+            raise ProjectError(f"{where}: '{job_id}' is not a valid job id (letters, digits, '-' and '_')")
+        try:
+            spec = msgspec.convert(loads_jsonc(path.read_text()), JobSpec)
+            check_job_spec(spec)
+        except (json.JSONDecodeError, msgspec.ValidationError, ValueError) as e:
+            raise ProjectError(f"{where}: {e}") from e
+        jobs[job_id] = spec
+    return jobs
 
 
 def scan_apis(project_dir: Path) -> list[str]:

@@ -1,14 +1,16 @@
 """The runner actor: admits runs and drives their attempts.
 
-It keeps, per project, a FIFO of waiting runs and a count of running ones. A run starts
-when ``policy.admission`` says so (the project's ``maxConcurrentRequests`` and the pool's
-size); it then loops over attempts, each on a leased worker, recording every transition
-through the store before anyone hears of it. Runs are admitted in order of acceptance.
+Waiting runs sit in lanes: one per project for standalone runs, one per JobRun for its
+items (see ``policy.admission``). A run starts when the admission policy says so (lane,
+project and pool caps; runs in order of acceptance); it then loops over attempts, each on
+a leased worker, recording every transition through the store before anyone hears of it.
+The JobRun commands (trigger, pause, resume, terminate, job CRUD) live in ``job_runs.py``.
 
-Cancel and drain are trio cancellation of the run's scope, with the reason kept beside
-it: a user cancel ends the run ``canceled``; a drain (SIGTERM) records the attempt as
-interrupted and leaves the run unfinished, so the next start picks it up again, exactly
-as after a crash.
+Cancel, pause and drain are trio cancellation of the run's scope, with the reason kept
+beside it: a cancel (by the user, or a JobRun terminating) ends the run ``canceled``; a
+JobRun pause cancels the attempt and puts the run back to wait; a drain (SIGTERM) records
+the attempt as interrupted and leaves the run unfinished, so the next start picks it up
+again, exactly as after a crash.
 """
 
 from __future__ import annotations
@@ -27,23 +29,34 @@ from ..clock import Clock, iso
 from ..config import Settings
 from ..errors import ApiError, BadRequest, Forbidden, NotFound, Unavailable
 from ..ids import nanoid
+from ..job_spec import JobSpec, PayloadItem, item_options, spec_from_snapshot
 from ..messages import (
     CancelRun,
+    CreateJob,
+    DeleteJob,
     Deploy,
+    JobChanged,
+    JobCommand,
+    PauseJob,
     ProjectVersion,
     Reply,
+    ResumeJob,
     RunnerCommand,
     RunOptions,
     RunRecord,
     SubmitRun,
+    TerminateJobRun,
+    TriggerJob,
+    UpdateJob,
     WaitRun,
 )
-from ..policy.admission import next_project
+from ..policy.admission import Lane, next_lane
 from ..policy.attempts import after_attempt
-from ..store import queries
+from ..store import job_queries, queries
 from ..workers import protocol
 from ..workers.attempt import AttemptOutcome, run_attempt
 from .browser_pool import PoolHandle
+from .job_runs import JobRunCommands
 from .store import StoreHandle
 
 log = logging.getLogger(__name__)
@@ -65,6 +78,7 @@ class _Active:
         self.scope = trio.CancelScope()
         self.cancel_reason: dict[str, Any] | None = None
         self.draining = False
+        self.requeue_reason: dict[str, Any] | None = None  # set when its JobRun pauses
         self.attempt: int | None = None  # the attempt recorded as running, if any
 
 
@@ -94,6 +108,29 @@ class RunnerHandle:
     async def deploy(self, name: str, archive: bytes) -> ProjectVersion:
         return await self._ask(lambda r: Deploy(name=name, archive=archive, reply=r))  # type: ignore[no-any-return]
 
+    async def create_job(self, project: str, job_id: str, spec: Any) -> None:
+        await self._ask(lambda r: CreateJob(project=project, job_id=job_id, spec=spec, reply=r))
+
+    async def update_job(self, project: str, job_id: str, spec: Any) -> None:
+        await self._ask(lambda r: UpdateJob(project=project, job_id=job_id, spec=spec, reply=r))
+
+    async def delete_job(self, project: str, job_id: str) -> None:
+        await self._ask(lambda r: DeleteJob(project=project, job_id=job_id, reply=r))
+
+    async def pause_job(self, project: str, job_id: str) -> None:
+        await self._ask(lambda r: PauseJob(project=project, job_id=job_id, reply=r))
+
+    async def resume_job(self, project: str, job_id: str) -> None:
+        await self._ask(lambda r: ResumeJob(project=project, job_id=job_id, reply=r))
+
+    async def trigger_job(self, project: str, job_id: str, type: str = "MANUAL", slot_key: str | None = None) -> Any:
+        return await self._ask(
+            lambda r: TriggerJob(project=project, job_id=job_id, type=type, slot_key=slot_key, reply=r)
+        )
+
+    async def terminate_job_run(self, project: str, job_id: str, job_run_id: str) -> None:
+        await self._ask(lambda r: TerminateJobRun(project=project, job_id=job_id, job_run_id=job_run_id, reply=r))
+
 
 class _KeyValue:
     def __init__(self, store: StoreHandle, project: str) -> None:
@@ -107,16 +144,27 @@ class _KeyValue:
         await self._store.write(queries.kv_set, self._project, key, value)
 
 
-class _Runner:
-    def __init__(self, store: StoreHandle, pool: PoolHandle, settings: Settings, clock: Clock) -> None:
+class _Runner(JobRunCommands):
+    def __init__(
+        self,
+        store: StoreHandle,
+        pool: PoolHandle,
+        settings: Settings,
+        clock: Clock,
+        job_changes: trio.MemorySendChannel[JobChanged],
+    ) -> None:
         self.store = store
         self.pool = pool
         self.settings = settings
         self.clock = clock
+        self.job_changes = job_changes
         self.projects: dict[str, ProjectVersion] = {}
         self.versions: dict[tuple[str, int], ProjectVersion] = {}
-        self.waiting: dict[str, deque[RunRecord]] = {}
-        self.running: dict[str, int] = {}
+        self.job_lanes: dict[str, Lane] = {}  # JobRun id -> its lane
+        self.job_snapshots: dict[str, dict[str, Any]] = {}  # JobRun id -> job_configuration_snapshot
+        self.waiting: dict[str, deque[RunRecord]] = {}  # lane key -> runs in acceptance order
+        self.lane_running: dict[str, int] = {}
+        self.project_running: dict[str, int] = {}
         self.active: dict[str, _Active] = {}
         self.waiters: dict[str, list[trio.MemorySendChannel[Reply[Any]]]] = {}
         self.draining = False
@@ -130,21 +178,45 @@ class _Runner:
 
     # -- admission ------------------------------------------------------------------------
 
+    @staticmethod
+    def lane_key(run: RunRecord) -> str:
+        return run.job_run_id or f"project:{run.project}"
+
+    def _lane(self, key: str) -> Lane:
+        if key.startswith("project:"):
+            name = key.removeprefix("project:")
+            return Lane(name, self._cap(name))
+        return self.job_lanes.get(key) or Lane("", 1, paused=True)
+
     def enqueue(self, run: RunRecord) -> None:
-        self.waiting.setdefault(run.project, deque()).append(run)
+        """Queue a run in its lane, keeping the lane in acceptance order (requeued runs go back in place)."""
+        queue = self.waiting.setdefault(self.lane_key(run), deque())
+        if not queue or queue[-1].seq < run.seq:
+            queue.append(run)
+            return
+        position = next(i for i, queued in enumerate(queue) if queued.seq > run.seq)
+        queue.insert(position, run)
 
     def admit(self) -> None:
         assert self.nursery is not None
         while not self.draining:
-            heads = {name: queue[0].seq for name, queue in self.waiting.items() if queue}
-            caps = {name: self._cap(name) for name in heads}
-            name = next_project(
-                heads, self.running, caps, total_running=len(self.active), capacity=self.settings.pool.size
+            heads = {key: queue[0].seq for key, queue in self.waiting.items() if queue}
+            lanes = {key: self._lane(key) for key in heads}
+            caps = {lane.project: self._cap(lane.project) for lane in lanes.values()}
+            key = next_lane(
+                heads,
+                lanes,
+                self.lane_running,
+                self.project_running,
+                caps,
+                total_running=len(self.active),
+                capacity=self.settings.pool.size,
             )
-            if name is None:
+            if key is None:
                 return
-            run = self.waiting[name].popleft()
-            self.running[name] = self.running.get(name, 0) + 1
+            run = self.waiting[key].popleft()
+            self.lane_running[key] = self.lane_running.get(key, 0) + 1
+            self.project_running[run.project] = self.project_running.get(run.project, 0) + 1
             active = self.active[run.id] = _Active(run)
             self.nursery.start_soon(self._drive, active)
 
@@ -154,13 +226,19 @@ class _Runner:
 
     def _finished(self, run: RunRecord) -> None:
         self.active.pop(run.id, None)
-        self.running[run.project] -= 1
+        self.lane_running[self.lane_key(run)] -= 1
+        self.project_running[run.project] -= 1
         for waiter in self.waiters.pop(run.id, []):
             waiter.send_nowait(Reply(value=None))
         self.admit()
         if not self.active:
             self.idle.set()
             self.idle = trio.Event()
+
+    def remove_waiting(self, run_ids: set[str]) -> None:
+        for key, queue in self.waiting.items():
+            if any(run.id in run_ids for run in queue):
+                self.waiting[key] = deque(run for run in queue if run.id not in run_ids)
 
     # -- driving one run ------------------------------------------------------------------
 
@@ -175,14 +253,18 @@ class _Runner:
 
     async def _drive(self, active: _Active) -> None:
         run = active.run
+        requeued: RunRecord | None = None
         try:
             with active.scope:
                 await self._attempts(active)
             if active.scope.cancel_called:
                 with trio.CancelScope(shield=True):
-                    await self._record_cancel(active)
+                    requeued = await self._record_cancel(active)
         finally:
             self._finished(run)
+        if requeued is not None:
+            self.enqueue(requeued)
+            self.admit()
 
     async def _attempts(self, active: _Active) -> None:
         run = active.run
@@ -201,10 +283,35 @@ class _Runner:
                 attempts_made=counted,
                 max_attempts=run.options.max_attempts,
             )
-            await self.store.write(_end_attempt, run, number, outcome, decision.action, decision.error)
+            if decision.action == "retry":
+                await self.store.write(_end_attempt, run, number, outcome, decision.action, decision.error)
+                active.attempt = None
+                continue
+            extension = self._extension(run, project, outcome) if decision.action == "complete" else None
+            created = await self.store.write(_end_run, run, number, outcome, decision.action, decision.error, extension)
             active.attempt = None
-            if decision.action != "retry":
-                return
+            for new_run in created:
+                self.enqueue(new_run)
+            self.admit()
+            return
+
+    def _extension(self, run: RunRecord, project: ProjectVersion, outcome: AttemptOutcome) -> _Extension | None:
+        """extend_payload inside a JobRun: the new items' runs, inheriting the JobRun's settings."""
+        if run.job_run_id is None or not outcome.extended_payloads:
+            return None
+        spec = spec_from_snapshot(self.job_snapshots.get(run.job_run_id, {}))
+        items = [PayloadItem(api_name=p.api, parameters=p.parameters or {}) for p in outcome.extended_payloads]
+        defaults = self.settings.runs
+        options = [
+            item_options(
+                spec,
+                item,
+                default_attempts=defaults.default_max_attempts,
+                default_timeout=defaults.default_request_timeout_s,
+            )
+            for item in items
+        ]
+        return _Extension(project, items, [nanoid() for _ in items], options, spec.configuration.max_runs)
 
     async def _one_attempt(self, active: _Active, project: ProjectVersion, number: int) -> AttemptOutcome:
         run = active.run
@@ -244,33 +351,42 @@ class _Runner:
                 kv=_KeyValue(self.store, run.project),
             )
 
-    async def _record_cancel(self, active: _Active) -> None:
+    async def _record_cancel(self, active: _Active) -> RunRecord | None:
+        """Record why the run stopped; returns it when it must wait again (its JobRun paused)."""
         # finish_attempt and finish_run only touch what is still unfinished, so a cancel
         # racing with the attempt's own end cannot overwrite a recorded outcome.
         if active.draining:
             if active.attempt is not None:
                 await self.store.write(_interrupt_attempt, active.run, active.attempt)
-            return
+            return None
+        if active.requeue_reason is not None and active.cancel_reason is None:
+            await self.store.write(job_queries.requeue_run, active.run, active.attempt, active.requeue_reason)
+            return await self.store.read(queries.get_run, active.run.id)
         await self.store.write(_cancel_run, active.run, active.attempt, active.cancel_reason or CANCELED_BY_USER)
+        return None
 
     # -- commands -------------------------------------------------------------------------
 
     async def handle(self, command: RunnerCommand) -> None:
+        if isinstance(command, CancelRun):
+            await self.cancel(command)  # answers once the cancel is recorded
+            return
+        if isinstance(command, WaitRun):
+            self.wait(command)
+            return
         try:
-            if isinstance(command, SubmitRun):
-                value: Any = await self.submit(command)
-            elif isinstance(command, CancelRun):
-                await self.cancel(command)
-                return
-            elif isinstance(command, WaitRun):
-                self.wait(command)
-                return
-            else:
-                value = await self.deploy(command)
+            value = await self._answer(command)
         except ApiError as e:
             command.reply.send_nowait(Reply(error=e))
             return
         command.reply.send_nowait(Reply(value=value))
+
+    async def _answer(self, command: SubmitRun | Deploy | JobCommand) -> Any:
+        if isinstance(command, SubmitRun):
+            return await self.submit(command)
+        if isinstance(command, Deploy):
+            return await self.deploy(command)
+        return await self.job_command(command)
 
     async def submit(self, command: SubmitRun) -> RunRecord:
         if self.draining:
@@ -307,12 +423,10 @@ class _Runner:
             active.cancel_reason = CANCELED_BY_USER
             active.scope.cancel()
             return
-        queue = self.waiting.get(run.project, deque())
-        for queued in queue:
-            if queued.id == run.id:
-                queue.remove(queued)
-                await self.store.write(_cancel_run, run, None, CANCELED_BY_USER)
-                break
+        queue = self.waiting.get(self.lane_key(run), deque())
+        if any(queued.id == run.id for queued in queue):
+            self.remove_waiting({run.id})
+            await self.store.write(_cancel_run, run, None, CANCELED_BY_USER)
         command.reply.send_nowait(Reply(value=None))
         for waiter in self.waiters.pop(run.id, []):
             waiter.send_nowait(Reply(value=None))
@@ -331,7 +445,7 @@ class _Runner:
             name = projects.check_name(command.name)
             version = await self.store.read(queries.next_project_version, name)
             directory = self.settings.projects_path / name / str(version)
-            apis, settings, raw = await trio.to_thread.run_sync(_prepare_project, command.archive, directory)
+            apis, settings, raw, code_jobs = await trio.to_thread.run_sync(_prepare_project, command.archive, directory)
         except projects.ProjectError as e:
             raise BadRequest(str(e), details={"field": "archive"}) from e
         project = ProjectVersion(
@@ -345,6 +459,7 @@ class _Runner:
         )
         await self.store.write(queries.record_deploy, project, raw)
         self.projects[name] = self.versions[(name, version)] = project
+        await self.apply_code_jobs(name, code_jobs)
         self.admit()
         return project
 
@@ -363,13 +478,15 @@ class _Runner:
             await self.idle.wait()
 
 
-def _prepare_project(archive: bytes, directory: Path) -> tuple[list[str], projects.ProjectSettings, Any]:
+def _prepare_project(
+    archive: bytes, directory: Path
+) -> tuple[list[str], projects.ProjectSettings, Any, dict[str, JobSpec]]:
     projects.unpack(archive, directory)
     apis = projects.scan_apis(directory)
     if not apis:
         raise projects.ProjectError("the project has no APIs: expected api/<name>.py files")
     settings, raw = projects.read_settings(directory)
-    return apis, settings, raw
+    return apis, settings, raw, projects.read_code_jobs(directory)
 
 
 def _end_attempt(
@@ -388,10 +505,49 @@ def _end_attempt(
         queries.finish_run(tx, run, "failed", error=run_error)
 
 
+class _Extension(msgspec.Struct, frozen=True):
+    project: ProjectVersion
+    items: list[PayloadItem]
+    run_ids: list[str]
+    options: list[RunOptions]
+    max_runs: int | None
+
+
+def _end_run(
+    tx: queries.Tx,
+    run: RunRecord,
+    number: int,
+    outcome: AttemptOutcome,
+    action: str,
+    run_error: dict[str, Any] | None,
+    extension: _Extension | None,
+) -> list[RunRecord]:
+    """The run's last attempt, its end, its extended items and its JobRun's end: one transaction."""
+    created: list[RunRecord] = []
+    if extension is not None:
+        created = job_queries.extend_job_run(
+            tx, run, extension.project, extension.items, extension.run_ids, extension.options, extension.max_runs
+        )
+        outcome = msgspec.structs.replace(outcome, extended_payloads=[])
+        extended = [
+            {"api": item.api_name, "parameters": item.parameters, "runId": run_id}
+            for item, run_id in zip(extension.items, extension.run_ids, strict=True)
+        ]
+        queries.finish_attempt(tx, run, number, outcome.status, outcome.error)
+        queries.finish_run(tx, run, "completed", result=outcome.result, extended_payloads=extended)
+    else:
+        _end_attempt(tx, run, number, outcome, action, run_error)
+    if run.job_run_id is not None:
+        job_queries.complete_job_run_if_done(tx, run.job_run_id)
+    return created
+
+
 def _cancel_run(tx: queries.Tx, run: RunRecord, number: int | None, reason: dict[str, Any]) -> None:
     if number is not None:
         queries.finish_attempt(tx, run, number, "canceled", {"code": "canceled", "message": reason["message"]})
     queries.finish_run(tx, run, "canceled", reason=reason)
+    if run.job_run_id is not None:
+        job_queries.complete_job_run_if_done(tx, run.job_run_id)
 
 
 def _interrupt_attempt(tx: queries.Tx, run: RunRecord, number: int) -> None:
@@ -404,13 +560,16 @@ async def run_runner(
     store: StoreHandle,
     pool: PoolHandle,
     settings: Settings,
+    job_changes: trio.MemorySendChannel[JobChanged],
     *,
     clock: Clock,
     task_status: trio.TaskStatus[tuple[RunnerHandle, Callable[[float], Awaitable[None]]]] = trio.TASK_STATUS_IGNORED,
 ) -> NoReturn:
-    runner = _Runner(store, pool, settings, clock)
+    runner = _Runner(store, pool, settings, clock, job_changes)
     for project in await store.read(queries.current_projects):
         runner.projects[project.name] = runner.versions[(project.name, project.version)] = project
+    for job_run in await store.read(job_queries.active_job_runs):
+        runner.open_lane(job_run)
     interrupted = await store.write(queries.interrupt_running_attempts)
     unfinished = await store.read(queries.unfinished_runs)
     if interrupted or unfinished:

@@ -19,13 +19,14 @@ from ..store import queries
 from . import signing
 from .handles import Handles
 from .responses import json_response
+from .routes.jobs import jobs_blueprint
 from .routes.projects import projects_blueprint
 from .routes.runs import runs_blueprint
 from .ws import events_blueprint
 
 log = logging.getLogger(__name__)
 API_PREFIX = "/api/v1/"
-ARTIFACT_PATH = re.compile(r"/runs/[^/]+/attempts/\d+/(log|trace|video)$")
+ARTIFACT_PATH = re.compile(r"(/runs/[^/]+/attempts/\d+/(log|trace|video)|/jobs/[^/]+/runs/[^/]+/results)$")
 _PLAYWRIGHT = importlib.util.find_spec("playwright")
 TRACE_VIEWER = (
     Path(_PLAYWRIGHT.origin if _PLAYWRIGHT and _PLAYWRIGHT.origin else ".").parent
@@ -120,6 +121,7 @@ def create_app(handles: Handles) -> QuartTrio:
         return await send_from_directory(TRACE_VIEWER, name)
 
     app.register_blueprint(runs_blueprint(handles))
+    app.register_blueprint(jobs_blueprint(handles))
     app.register_blueprint(projects_blueprint(handles))
     app.register_blueprint(events_blueprint(handles))
     return app

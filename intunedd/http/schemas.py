@@ -10,7 +10,6 @@ from __future__ import annotations
 import re
 from collections.abc import Callable
 from typing import Annotated, Any, TypeVar
-from urllib.parse import urlsplit
 
 import msgspec
 from msgspec import UNSET, Meta, Struct, UnsetType
@@ -19,6 +18,7 @@ from quart import request
 from ..clock import parse_iso
 from ..errors import BadRequest
 from ..messages import AttemptRecord, ProjectVersion, RunRecord
+from ..proxies import check_proxy, mask_proxy
 
 T = TypeVar("T")
 
@@ -29,18 +29,6 @@ ApiName = Annotated[str, Meta(min_length=1, max_length=500)]
 
 class Retry(Struct, rename="camel", forbid_unknown_fields=True):
     maximum_attempts: PositiveAttempts | UnsetType = UNSET
-
-
-def check_proxy(proxy: str | None) -> None:
-    if proxy is None:
-        return
-    parts = urlsplit(proxy)
-    if parts.scheme not in ("http", "https", "socks5") or not parts.hostname:
-        raise ValueError("Invalid proxy: expected a URL like http://user:pass@host:port")
-    try:
-        parts.port  # noqa: B018 - parsing the port validates it
-    except ValueError as e:
-        raise ValueError(f"Invalid proxy: {e}") from e
 
 
 class RunStartBody(Struct, rename="camel"):
@@ -183,21 +171,10 @@ def run_detail(
             "retry": {"maximumAttempts": run.options.max_attempts},
             "requestTimeout": run.options.request_timeout_s,
             "saveTrace": run.options.save_trace,
-            "proxy": _mask_proxy(run.options.proxy),
+            "proxy": mask_proxy(run.options.proxy),
         },
         "attempts": [attempt_item(a, links(a)) for a in attempts],
     }
-
-
-def _mask_proxy(proxy: str | None) -> str | None:
-    """Proxy credentials are secrets: never echo the password."""
-    if not proxy:
-        return proxy
-    parts = urlsplit(proxy)
-    if parts.password is None:
-        return proxy
-    netloc = f"{parts.username}:****@{parts.hostname}" + (f":{parts.port}" if parts.port else "")
-    return parts._replace(netloc=netloc).geturl()
 
 
 def project_item(project: ProjectVersion) -> dict[str, Any]:

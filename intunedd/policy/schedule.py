@@ -281,3 +281,31 @@ def jitter_for(schedule: Schedule, slot: datetime, key: str) -> timedelta:
         return timedelta(0)
     digest = hashlib.sha256(f"{key}:{_epoch_ms(slot)}".encode()).digest()
     return timedelta(milliseconds=int.from_bytes(digest[:8], "big") % schedule.jitter_ms)
+
+
+MAX_MISSED_SCAN = 100_000
+
+
+def latest_missed(schedule: Schedule, after: datetime, now: datetime) -> datetime | None:
+    """The last slot in (``after``, ``now``], if the daemon slept through any."""
+    latest = None
+    slot = next_fire(schedule, after)
+    for _ in range(MAX_MISSED_SCAN):
+        if slot is None or slot > now:
+            return latest
+        latest, slot = slot, next_fire(schedule, slot)
+    # Very dense schedules over a long outage: what matters is only the last slot before now.
+    return latest_missed(schedule, now - (now - (latest or after)) / 2, now) if latest else None
+
+
+def catch_up(missed: datetime | None, now: datetime, window_s: float | None) -> bool:
+    """Whether a slot missed while the daemon was down fires once at start.
+
+    ``window_s`` None: the most recent missed slot always does (one slot, never a burst);
+    a number: only if it is at most that old; 0 disables catch-up.
+    """
+    if missed is None:
+        return False
+    if window_s is None:
+        return True
+    return (now - missed).total_seconds() <= window_s

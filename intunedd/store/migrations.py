@@ -79,3 +79,42 @@ def _initial(db: sqlite_utils.Database) -> None:
         );
         """
     )
+
+
+@migrations(name="0002_jobs")
+def _jobs(db: sqlite_utils.Database) -> None:
+    db.executescript(
+        """
+        CREATE TABLE jobs (
+            project TEXT NOT NULL,
+            id TEXT NOT NULL,
+            spec TEXT NOT NULL,
+            state TEXT NOT NULL,
+            source TEXT NOT NULL,
+            created_at TEXT NOT NULL,
+            updated_at TEXT NOT NULL,
+            next_run_time TEXT,
+            last_run_time TEXT,
+            last_slot_ms INTEGER,
+            PRIMARY KEY (project, id)
+        );
+        CREATE TABLE job_runs (
+            id TEXT PRIMARY KEY,
+            project TEXT NOT NULL,
+            job_id TEXT NOT NULL,
+            type TEXT NOT NULL,
+            status TEXT NOT NULL,
+            snapshot TEXT NOT NULL,
+            max_concurrent INTEGER NOT NULL,
+            created_at TEXT NOT NULL,
+            updated_at TEXT NOT NULL,
+            start_time TEXT NOT NULL,
+            end_time TEXT,
+            reason TEXT,
+            error TEXT,
+            slot_key TEXT UNIQUE
+        );
+        CREATE INDEX job_runs_job ON job_runs (project, job_id, created_at);
+        CREATE INDEX runs_job_run ON runs (job_run_id, status);
+        """
+    )

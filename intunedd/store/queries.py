@@ -170,14 +170,24 @@ def _run(row: tuple[Any, ...]) -> RunRecord:
 
 
 def insert_run(
-    tx: Tx, run_id: str, project: ProjectVersion, api: str, parameters: Any, options: RunOptions
+    tx: Tx,
+    run_id: str,
+    project: ProjectVersion,
+    api: str,
+    parameters: Any,
+    options: RunOptions,
+    *,
+    run_type: str = "STANDALONE",
+    job_id: str | None = None,
+    job_run_id: str | None = None,
 ) -> RunRecord:
     cursor = tx.execute(
-        "INSERT INTO runs (id, project, version, api, parameters, options, status, run_type, created_at) "
-        "VALUES (?, ?, ?, ?, ?, ?, 'pending', 'STANDALONE', ?)",
-        (run_id, project.name, project.version, api, _dumps(parameters), _dumps(options), tx.now),
-    )
-    tx.emit("run.created", project=project.name, run_id=run_id, api=api)
+        "INSERT INTO runs (id, project, version, api, parameters, options, status, run_type, job_id, job_run_id, "
+        "created_at) VALUES (?, ?, ?, ?, ?, ?, 'pending', ?, ?, ?, ?)",
+        (run_id, project.name, project.version, api, _dumps(parameters), _dumps(options), run_type, job_id,
+         job_run_id, tx.now),
+    )  # fmt: skip
+    tx.emit("run.created", project=project.name, run_id=run_id, api=api, job_run_id=job_run_id)
     return RunRecord(
         id=run_id,
         seq=cursor.lastrowid,
@@ -187,8 +197,10 @@ def insert_run(
         parameters=parameters,
         options=options,
         status="pending",
-        run_type="STANDALONE",
+        run_type=run_type,
         created_at=tx.now,
+        job_id=job_id,
+        job_run_id=job_run_id,
     )
 
 

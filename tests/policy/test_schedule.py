@@ -186,3 +186,19 @@ def test_time_zone_calendars_fire_at_local_time(after: datetime) -> None:
     local = fire.astimezone(zone)
     assert (local.hour, local.minute, local.second) == (9, 15, 0)
     assert fire - after <= timedelta(days=1, hours=1)
+
+
+def test_latest_missed_and_catch_up() -> None:
+    from intunedd.policy.schedule import catch_up, latest_missed
+
+    hourly = parse_schedule({"intervals": [{"every": "1h"}]})
+    assert latest_missed(hourly, utc(2026, 1, 1, 9, 30), utc(2026, 1, 1, 12, 10)) == utc(2026, 1, 1, 12)
+    assert latest_missed(hourly, utc(2026, 1, 1, 12, 0), utc(2026, 1, 1, 12, 10)) is None
+    dense = parse_schedule({"intervals": [{"every": "1s"}]})
+    assert latest_missed(dense, utc(2026, 1, 1), utc(2026, 1, 9)) == utc(2026, 1, 9)
+    now = utc(2026, 1, 1, 12, 10)
+    assert catch_up(utc(2026, 1, 1, 12), now, None) is True
+    assert catch_up(utc(2026, 1, 1, 12), now, 300) is False
+    assert catch_up(utc(2026, 1, 1, 12), now, 3600) is True
+    assert catch_up(utc(2026, 1, 1, 12), now, 0) is False
+    assert catch_up(None, now, None) is False

@@ -1,0 +1,126 @@
+"""Jobs and JobRuns: Intuned's paths, bodies and status codes."""
+
+from __future__ import annotations
+
+import time
+
+import msgspec
+from quart import Blueprint, Response, request
+
+from ...errors import BadRequest, NotFound
+from ...job_spec import JobRunRecord
+from ...store import job_queries
+from ..handles import Handles
+from ..job_schemas import aggregate_line, decode_job, job_get, job_list_item, job_run_body, spec_of
+from ..responses import json_response
+from ..schemas import request_bytes
+from ..signing import URL_LIFETIME_S, signed_query
+
+JOBS = "/api/v1/workspace/<workspace_id>/projects/<project>/jobs"
+MAX_PAGE = 500
+_encoder = msgspec.json.Encoder()
+
+
+def jobs_blueprint(h: Handles) -> Blueprint:
+    bp = Blueprint("jobs", __name__)
+
+    @bp.post(JOBS)
+    async def create(workspace_id: str, project: str) -> Response:
+        job = decode_job(await request_bytes(), with_id=True)
+        assert hasattr(job, "id")
+        await h.runner.create_job(project, job.id, spec_of(job))
+        return json_response({"id": job.id, "message": "created"}, 201)
+
+    @bp.get(JOBS)
+    async def list_jobs(workspace_id: str, project: str) -> Response:
+        jobs = await h.store.read(job_queries.list_jobs, project)
+        return json_response([job_list_item(job, h.workspace_id) for job in jobs])
+
+    @bp.get(f"{JOBS}/<job_id>")
+    async def get(workspace_id: str, project: str, job_id: str) -> Response:
+        job = await h.store.read(job_queries.get_job, project, job_id)
+        if job is None:
+            raise NotFound(f"job '{job_id}' not found in project '{project}'", details={"field": "jobId"})
+        return json_response(job_get(job))
+
+    @bp.put(f"{JOBS}/<job_id>")
+    async def update(workspace_id: str, project: str, job_id: str) -> Response:
+        job = decode_job(await request_bytes(), with_id=False)
+        await h.runner.update_job(project, job_id, spec_of(job))
+        return json_response({"id": job_id, "message": "updated job successfully"})
+
+    @bp.delete(f"{JOBS}/<job_id>")
+    async def delete(workspace_id: str, project: str, job_id: str) -> Response:
+        await h.runner.delete_job(project, job_id)
+        return Response(b"", status=204)
+
+    @bp.post(f"{JOBS}/<job_id>/pause")
+    async def pause(workspace_id: str, project: str, job_id: str) -> Response:
+        await h.runner.pause_job(project, job_id)
+        return json_response({"message": "Paused"})
+
+    @bp.post(f"{JOBS}/<job_id>/resume")
+    async def resume(workspace_id: str, project: str, job_id: str) -> Response:
+        await h.runner.resume_job(project, job_id)
+        return json_response({"message": "Resumed"})
+
+    @bp.post(f"{JOBS}/<job_id>/trigger")
+    async def trigger(workspace_id: str, project: str, job_id: str) -> Response:
+        job_run: JobRunRecord = await h.runner.trigger_job(project, job_id)
+        message = "JobRun started" if job_run.status != "CANCELED" else (job_run.reason or {}).get("message", "")
+        return json_response({"jobRunId": job_run.id, "message": message})
+
+    async def load_run(project: str, job_id: str, job_run_id: str) -> JobRunRecord:
+        job_run = await h.store.read(job_queries.get_job_run, project, job_id, job_run_id)
+        if job_run is None:
+            raise NotFound(f"JobRun '{job_run_id}' not found for job '{job_id}'", details={"field": "jobRunId"})
+        return job_run
+
+    @bp.get(f"{JOBS}/<job_id>/runs")
+    async def list_runs(workspace_id: str, project: str, job_id: str) -> Response:
+        if await h.store.read(job_queries.get_job, project, job_id) is None:
+            raise NotFound(f"job '{job_id}' not found in project '{project}'", details={"field": "jobId"})
+        try:
+            size = int(request.args.get("pageSize", 20))
+            number = int(request.args.get("pageNumber", 1))
+        except ValueError as e:
+            raise BadRequest("pageSize and pageNumber must be whole numbers", details={"field": "pageSize"}) from e
+        if not (1 <= size <= MAX_PAGE) or number < 1:
+            raise BadRequest(f"pageSize must be 1-{MAX_PAGE} and pageNumber >= 1", details={"field": "pageSize"})
+        sort_by = request.args.get("sortBy", "")
+        job_runs, total = await h.store.read(job_queries.list_job_runs, project, job_id, size, number, sort_by)
+        bodies = [
+            job_run_body(jr, await h.store.read(job_queries.job_run_counts, jr.id), h.workspace_id) for jr in job_runs
+        ]
+        return json_response({"jobRuns": bodies, "totalCount": total})
+
+    @bp.get(f"{JOBS}/<job_id>/runs/<job_run_id>")
+    async def get_run(workspace_id: str, project: str, job_id: str, job_run_id: str) -> Response:
+        job_run = await load_run(project, job_id, job_run_id)
+        counts = await h.store.read(job_queries.job_run_counts, job_run.id)
+        body = {"jobRun": job_run_body(job_run, counts, h.workspace_id)}
+        if job_run.end_time is not None and job_run.status != "CANCELED":
+            path = f"/api/v1/workspace/{h.workspace_id}/projects/{project}/jobs/{job_id}/runs/{job_run_id}/results"
+            now = time.time()
+            body["results"] = {
+                "signed_url": f"{request.host_url.rstrip('/')}{path}?{signed_query(h.signing_secret, path, now)}",
+                "signed_url_expiration": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(now + URL_LIFETIME_S)),
+                "format": "jsonl",
+            }
+        return json_response(body)
+
+    @bp.get(f"{JOBS}/<job_id>/runs/<job_run_id>/results")
+    async def results(workspace_id: str, project: str, job_id: str, job_run_id: str) -> Response:
+        job_run = await load_run(project, job_id, job_run_id)
+        runs = await h.store.read(job_queries.job_run_results, job_run.id)
+        lines = b"".join(_encoder.encode(aggregate_line(run, h.workspace_id)) + b"\n" for run in runs)
+        response = Response(lines, content_type="application/x-ndjson")
+        response.headers["Content-Disposition"] = f'attachment; filename="jobrun_{job_run_id}.jsonl"'
+        return response
+
+    @bp.post(f"{JOBS}/<job_id>/runs/<job_run_id>/terminate")
+    async def terminate(workspace_id: str, project: str, job_id: str, job_run_id: str) -> Response:
+        await h.runner.terminate_job_run(project, job_id, job_run_id)
+        return json_response({"message": "JobRun terminated"})
+
+    return bp

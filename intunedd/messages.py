@@ -100,6 +100,15 @@ class Reply(_Message, Generic[T], frozen=True):
 ReplySlot = trio.MemorySendChannel[Reply[Any]]
 
 
+def answer(slot: ReplySlot, reply: Reply[Any]) -> None:
+    """Send the one reply a command gets. A caller that was cancelled meanwhile (a client
+    that hung up) has closed its end: the work stands, nobody is left to tell."""
+    try:
+        slot.send_nowait(reply)
+    except trio.BrokenResourceError:
+        pass
+
+
 # -- runner commands --------------------------------------------------------------------
 
 

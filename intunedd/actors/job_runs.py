@@ -79,6 +79,11 @@ class JobRunCommands:
         self.job_lanes[job_run.id] = Lane(job_run.project, job_run.max_concurrent, paused=job_run.status == "PAUSED")
         self.job_snapshots[job_run.id] = job_run.snapshot
 
+    def close_lane(self, job_run_id: str) -> None:
+        self.job_lanes.pop(job_run_id, None)
+        self.job_snapshots.pop(job_run_id, None)
+        self.waiting.pop(job_run_id, None)
+
     async def _changed(self, project: str, job_id: str) -> None:
         await self.job_changes.send(JobChanged(project=project, job_id=job_id))
 
@@ -198,8 +203,8 @@ class JobRunCommands:
         self.open_lane(job_run)
         for run in runs:
             self.enqueue(run)
-        if not runs:
-            await self.store.write(_complete_if_done, job_run.id)
+        if not runs and await self.store.write(job_queries.item_ended, job_run.id):
+            self.close_lane(job_run.id)
         self.admit()
         return job_run
 
@@ -216,7 +221,7 @@ class JobRunCommands:
         """Nothing more starts; waiting items are canceled now, running ones as they stop."""
         canceled = await self.store.write(_terminate_job_run, job_run, reason)
         self.remove_waiting(set(canceled))
-        self.job_lanes.pop(job_run.id, None)
+        self.close_lane(job_run.id)
         for active in self._active_in(job_run.id):
             active.cancel_reason = TERMINATED_REASON
             active.scope.cancel()
@@ -225,7 +230,3 @@ class JobRunCommands:
 def _terminate_job_run(tx: Tx, job_run: JobRunRecord, reason: dict[str, Any]) -> list[str]:
     job_queries.set_job_run_status(tx, job_run, "TERMINATED", reason=reason, ended=True)
     return job_queries.cancel_waiting_runs(tx, job_run.id, TERMINATED_REASON)
-
-
-def _complete_if_done(tx: Tx, job_run_id: str) -> None:
-    job_queries.complete_job_run_if_done(tx, job_run_id)

@@ -49,6 +49,7 @@ from ..messages import (
     TriggerJob,
     UpdateJob,
     WaitRun,
+    answer,
 )
 from ..policy.admission import Lane, next_lane
 from ..policy.attempts import after_attempt
@@ -229,7 +230,7 @@ class _Runner(JobRunCommands):
         self.lane_running[self.lane_key(run)] -= 1
         self.project_running[run.project] -= 1
         for waiter in self.waiters.pop(run.id, []):
-            waiter.send_nowait(Reply(value=None))
+            answer(waiter, Reply(value=None))
         self.admit()
         if not self.active:
             self.idle.set()
@@ -288,10 +289,15 @@ class _Runner(JobRunCommands):
                 active.attempt = None
                 continue
             extension = self._extension(run, project, outcome) if decision.action == "complete" else None
-            created = await self.store.write(_end_run, run, number, outcome, decision.action, decision.error, extension)
+            ended: tuple[list[RunRecord], bool] = await self.store.write(
+                _end_run, run, number, outcome, decision.action, decision.error, extension
+            )
+            created, job_run_done = ended
             active.attempt = None
             for new_run in created:
                 self.enqueue(new_run)
+            if job_run_done and run.job_run_id is not None:
+                self.close_lane(run.job_run_id)
             self.admit()
             return
 
@@ -375,13 +381,13 @@ class _Runner(JobRunCommands):
             self.wait(command)
             return
         try:
-            value = await self._answer(command)
+            value = await self._respond(command)
         except ApiError as e:
-            command.reply.send_nowait(Reply(error=e))
+            answer(command.reply, Reply(error=e))
             return
-        command.reply.send_nowait(Reply(value=value))
+        answer(command.reply, Reply(value=value))
 
-    async def _answer(self, command: SubmitRun | Deploy | JobCommand) -> Any:
+    async def _respond(self, command: SubmitRun | Deploy | JobCommand) -> Any:
         if isinstance(command, SubmitRun):
             return await self.submit(command)
         if isinstance(command, Deploy):
@@ -414,7 +420,7 @@ class _Runner(JobRunCommands):
     async def cancel(self, command: CancelRun) -> None:
         run = await self.store.read(queries.get_run, command.run_id)
         if run is None or run.project != command.project:
-            command.reply.send_nowait(Reply(error=NotFound(f"run '{command.run_id}' not found")))
+            answer(command.reply, Reply(error=NotFound(f"run '{command.run_id}' not found")))
             return
         active = self.active.get(run.id)
         if active is not None:
@@ -427,9 +433,9 @@ class _Runner(JobRunCommands):
         if any(queued.id == run.id for queued in queue):
             self.remove_waiting({run.id})
             await self.store.write(_cancel_run, run, None, CANCELED_BY_USER)
-        command.reply.send_nowait(Reply(value=None))
+        answer(command.reply, Reply(value=None))
         for waiter in self.waiters.pop(run.id, []):
-            waiter.send_nowait(Reply(value=None))
+            answer(waiter, Reply(value=None))
 
     def wait(self, command: WaitRun) -> None:
         unfinished = command.run_id in self.active or any(
@@ -438,7 +444,7 @@ class _Runner(JobRunCommands):
         if unfinished:
             self.waiters.setdefault(command.run_id, []).append(command.reply)
         else:
-            command.reply.send_nowait(Reply(value=None))
+            answer(command.reply, Reply(value=None))
 
     async def deploy(self, command: Deploy) -> ProjectVersion:
         try:
@@ -521,7 +527,7 @@ def _end_run(
     action: str,
     run_error: dict[str, Any] | None,
     extension: _Extension | None,
-) -> list[RunRecord]:
+) -> tuple[list[RunRecord], bool]:
     """The run's last attempt, its end, its extended items and its JobRun's end: one transaction."""
     created: list[RunRecord] = []
     if extension is not None:
@@ -537,9 +543,8 @@ def _end_run(
         queries.finish_run(tx, run, "completed", result=outcome.result, extended_payloads=extended)
     else:
         _end_attempt(tx, run, number, outcome, action, run_error)
-    if run.job_run_id is not None:
-        job_queries.complete_job_run_if_done(tx, run.job_run_id)
-    return created
+    done = run.job_run_id is not None and job_queries.item_ended(tx, run.job_run_id)
+    return created, done
 
 
 def _cancel_run(tx: queries.Tx, run: RunRecord, number: int | None, reason: dict[str, Any]) -> None:
@@ -547,7 +552,7 @@ def _cancel_run(tx: queries.Tx, run: RunRecord, number: int | None, reason: dict
         queries.finish_attempt(tx, run, number, "canceled", {"code": "canceled", "message": reason["message"]})
     queries.finish_run(tx, run, "canceled", reason=reason)
     if run.job_run_id is not None:
-        job_queries.complete_job_run_if_done(tx, run.job_run_id)
+        job_queries.item_ended(tx, run.job_run_id)
 
 
 def _interrupt_attempt(tx: queries.Tx, run: RunRecord, number: int) -> None:

@@ -16,7 +16,7 @@ import sqlite_utils
 import trio
 
 from ..clock import Clock, iso
-from ..messages import Publish, Reply
+from ..messages import Publish, Reply, answer
 from ..store.queries import Tx
 
 T = TypeVar("T")
@@ -96,9 +96,9 @@ async def run_store(
             try:
                 value, tx = await trio.to_thread.run_sync(_run_call, db, call, iso(clock.now()), limiter=limiter)
             except Exception as e:  # noqa: BLE001 - the caller's error, handed back to the caller
-                call.reply.send_nowait(Reply(error=e))
+                answer(call.reply, Reply(error=e))
                 continue
             if tx is not None and tx.events:
                 await bus.send(Publish(events=tx.events))
-            call.reply.send_nowait(Reply(value=value))
+            answer(call.reply, Reply(value=value))
     raise AssertionError("store inbox closed")

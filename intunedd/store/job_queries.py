@@ -311,15 +311,17 @@ def cancel_waiting_runs(tx: Tx, job_run_id: str, reason: dict[str, Any]) -> list
     return ids
 
 
-def complete_job_run_if_done(tx: Tx, job_run_id: str) -> bool:
-    """Once every run of a running JobRun has ended, the JobRun is COMPLETED."""
+def item_ended(tx: Tx, job_run_id: str) -> bool:
+    """One of a JobRun's runs ended: publish its counts, and complete it when none is left.
+
+    Returns True when the JobRun has just completed.
+    """
     job_run = job_run_by_id(tx.db, job_run_id)
-    if job_run is None or job_run.status not in ("PENDING", "RESUMING"):
+    if job_run is None:
         return False
-    left = tx.execute(
-        "SELECT COUNT(*) FROM runs WHERE job_run_id=? AND status IN ('pending', 'started')", (job_run_id,)
-    ).fetchone()[0]
-    if left:
+    counts = job_run_counts(tx.db, job_run_id)
+    tx.emit("jobrun.progress", project=job_run.project, job_id=job_run.job_id, job_run_id=job_run_id, counts=counts)
+    if job_run.status not in ("PENDING", "RESUMING") or counts["pending"] or counts["running"]:
         return False
     set_job_run_status(tx, job_run, "COMPLETED", ended=True)
     return True

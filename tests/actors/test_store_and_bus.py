@@ -8,6 +8,7 @@ from pathlib import Path
 
 import pytest
 import trio
+import trio.testing
 
 from intunedd.actors.bus import BusHandle, run_bus
 from intunedd.actors.store import StoreHandle, run_store
@@ -115,3 +116,13 @@ async def test_workspace_and_secret_are_generated_once(nursery: trio.Nursery, tm
     assert await store.write(queries.ensure_workspace, "configured", "x") == "configured"
     secret = await store.write(queries.ensure_secret, "s1")
     assert await store.write(queries.ensure_secret, "s2") == secret == "s1"
+
+
+async def test_a_caller_that_gives_up_does_not_break_the_store(nursery: trio.Nursery, tmp_path: Path) -> None:
+    store, _ = await _start(nursery, tmp_path)
+    async with trio.open_nursery() as callers:
+        callers.start_soon(store.write, queries.record_deploy, PROJECT, {})
+        await trio.testing.wait_all_tasks_blocked()  # the write is in the store's thread now
+        callers.cancel_scope.cancel()
+    with trio.fail_after(5):  # the store answered nobody, committed, and serves on
+        assert [p.name for p in await store.read(queries.current_projects)] == ["p"]

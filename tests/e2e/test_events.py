@@ -74,3 +74,28 @@ async def test_events_accept_key_in_query(daemon: Daemon) -> None:
             run_id = await trio.to_thread.run_sync(daemon.start_run, "events2", {"api": "echo", "parameters": {}})
             event = json.loads(await ws.get_message())
     assert (event["type"], event["run_id"]) == ("run.completed", run_id)
+
+
+async def test_job_run_progress_and_completion_are_streamed(daemon: Daemon) -> None:
+    await trio.to_thread.run_sync(daemon.deploy, "events-jobs", APIS)
+    job = {"id": "streamed", "payload": [{"apiName": "echo", "parameters": {"i": i}} for i in range(3)],
+           "configuration": {}}  # fmt: skip
+
+    def create_and_trigger() -> str:
+        with daemon.client() as c:
+            assert c.post(daemon.path("events-jobs", "/jobs"), json=job).status_code == 201
+            return str(c.post(daemon.path("events-jobs", "/jobs/streamed/trigger")).json()["jobRunId"])
+
+    url = daemon.url.replace("http", "ws") + f"/api/v1/workspace/{daemon.workspace}/events?project=events-jobs"
+    with trio.fail_after(30):
+        async with open_websocket_url(url, extra_headers=[("x-api-key", daemon.key)]) as ws:
+            job_run_id = await trio.to_thread.run_sync(create_and_trigger)
+            events = []
+            while not (events and events[-1]["type"] == "jobrun.status"):
+                events.append(json.loads(await ws.get_message()))
+    kinds = [e["type"] for e in events]
+    assert kinds[0] == "job.created"
+    assert "jobrun.created" in kinds
+    progress = [e["data"]["counts"] for e in events if e["type"] == "jobrun.progress"]
+    assert [p["completed"] for p in progress] == [1, 2, 3]
+    assert events[-1]["data"] == {**events[-1]["data"], "job_run_id": job_run_id, "status": "COMPLETED"}

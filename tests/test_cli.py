@@ -8,6 +8,7 @@ from __future__ import annotations
 import functools
 import io
 import json
+import re
 import sys
 import tarfile
 import types
@@ -640,6 +641,463 @@ def test_serve_reports_config_errors(invoke: Callable[..., Result], monkeypatch:
     result = invoke("serve", "--config", "nope.toml")
     assert result.exit_code == 1
     assert result.stderr == "error: config file nope.toml does not exist (config-error)\n"
+
+
+# --- jobs ------------------------------------------------------------------------------------
+
+JOBS = f"{RUNS}/jobs"
+JOB_BODY: dict[str, Any] = {
+    "id": "daily",
+    "payload": [{"apiName": "list", "parameters": {"page": 1}}, {"apiName": "list", "parameters": {"page": 2}}],
+    "configuration": {"retry": {"maximumAttempts": 3}, "maxConcurrentRequests": 2},
+    "schedule": {"intervals": [{"every": "30m"}]},
+}
+JOB: dict[str, Any] = {
+    **JOB_BODY,
+    "sink": None, "proxy": None, "auth_session": None, "state": "ACTIVE", "created_at": "2026-01-01T00:00:00Z",
+    "next_run_time": "2026-01-01T00:30:00Z", "last_run_time": None, "projectId": "quotes", "source": "API",
+}  # fmt: skip
+
+
+def _listed_job(job_id: str, schedule: Any, items: int = 1, **extra: Any) -> dict[str, Any]:
+    return {
+        "id": job_id, "workspace_id": WS, "project_id": "quotes", "configuration": {},
+        "payload": [{"apiName": "list", "parameters": {}}] * items, "schedule": schedule, "state": "ACTIVE",
+        "next_run_time": None, "last_run_time": None, "created_at": "2026-01-01T00:00:00Z", "source": "API",
+        **extra,
+    }  # fmt: skip
+
+
+JOB_LIST = [
+    _listed_job("every-30m", {"intervals": [{"every": "30m"}]}, items=2, next_run_time="2026-01-01T00:30:00Z"),
+    _listed_job("two-calendars", {"calendars": [{"hour": 1}, {"hour": 2}]}, state="PAUSED"),
+    _listed_job("manual", None, items=0, source="CODE", last_run_time="2026-01-01T00:00:00Z"),
+    _listed_job("mixed", {"intervals": [{"every": 3_600_000}], "calendars": [{"hour": 1}]}),
+    _listed_job("many", {"intervals": [{"every": "1h"}, {"every": 90_500}]}),
+]
+
+
+@pytest.mark.parametrize("form", ["inline", "at-file", "path", "stdin"])
+def test_jobs_create_posts_the_job(invoke: Callable[..., Result], daemon: FakeDaemon, form: str) -> None:
+    Path("job.json").write_text(json.dumps(JOB_BODY))
+    data = {"inline": json.dumps(JOB_BODY), "at-file": "@job.json", "path": "job.json", "stdin": "-"}[form]
+    daemon.on("POST", JOBS, reply(201, {"id": "daily", "message": "created"}))
+    result = invoke("jobs", "create", data, "-p", "quotes", input=json.dumps(JOB_BODY))
+    assert result.exit_code == 0, result.output
+    assert daemon.paths()[-1] == f"POST {JOBS}"
+    assert json.loads(daemon.requests[-1].content) == JOB_BODY
+    assert result.stdout.splitlines() == ["id:      daily", "message: created"]
+
+
+@pytest.mark.parametrize(
+    ("body", "message"),
+    [({"payload": []}, 'needs an "id"'), ({"id": ""}, 'needs an "id"'), ([1], "the job must be a JSON object")],
+)
+def test_jobs_create_rejects_bodies_without_an_id(
+    invoke: Callable[..., Result], daemon: FakeDaemon, body: Any, message: str
+) -> None:
+    result = invoke("jobs", "create", json.dumps(body) if isinstance(body, dict) else "-", "-p", "q", input="[1]")
+    assert result.exit_code == 2
+    assert message in result.stderr
+    assert daemon.requests == []
+
+
+def test_jobs_create_reports_the_daemons_validation_error(invoke: Callable[..., Result], daemon: FakeDaemon) -> None:
+    daemon.on("POST", JOBS, api_error(400, "bad-request", "Invalid job: schedule.intervals[0].every: too short"))
+    result = invoke("jobs", "create", json.dumps(JOB_BODY), "-p", "quotes")
+    assert result.exit_code == 1
+    assert result.stderr == "error: Invalid job: schedule.intervals[0].every: too short (bad-request)\n"
+
+
+def test_jobs_update_puts_the_job_without_its_id(invoke: Callable[..., Result], daemon: FakeDaemon) -> None:
+    Path("job.json").write_text(json.dumps(JOB_BODY))
+    daemon.on("PUT", f"{JOBS}/daily", reply(200, {"id": "daily", "message": "updated job successfully"}))
+    result = invoke("jobs", "update", "daily", "@job.json", "-p", "quotes", "--json")
+    assert result.exit_code == 0, result.output
+    sent = json.loads(daemon.requests[-1].content)
+    assert "id" not in sent
+    assert sent == {k: v for k, v in JOB_BODY.items() if k != "id"}
+    assert json.loads(result.stdout) == {"id": "daily", "message": "updated job successfully"}
+
+
+def test_jobs_update_refuses_a_different_id(invoke: Callable[..., Result], daemon: FakeDaemon) -> None:
+    result = invoke("jobs", "update", "weekly", json.dumps(JOB_BODY), "-p", "quotes")
+    assert result.exit_code == 2
+    assert "DATA is job 'daily' but JOB_ID is 'weekly'" in result.stderr
+    assert daemon.requests == []
+
+
+def test_jobs_get_block_and_json(invoke: Callable[..., Result], daemon: FakeDaemon) -> None:
+    daemon.on("GET", f"{JOBS}/daily", reply(200, JOB))
+    result = invoke("jobs", "get", "daily", "-p", "quotes")
+    assert result.exit_code == 0, result.output
+    lines = result.stdout.splitlines()
+    assert "id:              daily" in lines
+    assert "state:           ACTIVE" in lines
+    assert "scheduleSummary: every 30m" in lines
+    assert "last_run_time:   -" in lines
+    assert lines[lines.index("payload:") + 1] == "  ["
+    assert json.loads(invoke("jobs", "get", "daily", "-p", "quotes", "--json").stdout) == JOB
+
+
+def test_jobs_list_table(invoke: Callable[..., Result], daemon: FakeDaemon) -> None:
+    daemon.on("GET", JOBS, reply(200, JOB_LIST))
+    result = invoke("jobs", "list", "-p", "quotes")
+    assert result.exit_code == 0, result.output
+    header, *rows, footer = result.stdout.splitlines()
+    assert re.split(r"\s{2,}", header) == [
+        "ID",
+        "STATE",
+        "SOURCE",
+        "ITEMS",
+        "SCHEDULE",
+        "NEXT RUN",
+        "LAST RUN",
+    ]
+    schedule_at = header.index("SCHEDULE")
+    summaries = [row[schedule_at:].split("  ")[0] for row in rows]
+    assert summaries == ["every 30m", "2 calendars", "-", "every 1h + 1 calendar", "2 intervals"]
+    assert rows[0].split()[:4] == ["every-30m", "ACTIVE", "API", "2"]
+    assert rows[1].split()[:4] == ["two-calendars", "PAUSED", "API", "1"]
+    assert rows[2].split()[:4] == ["manual", "ACTIVE", "CODE", "0"]
+    assert "2026-01-01T00:30:00Z" in rows[0]
+    assert footer == "1-5 of 5"
+    assert daemon.paths() == ["GET /api/v1/info", f"GET {JOBS}"]
+    assert not daemon.requests[-1].url.params
+
+
+def test_jobs_list_limit_and_offset_slice_client_side(invoke: Callable[..., Result], daemon: FakeDaemon) -> None:
+    daemon.on("GET", JOBS, reply(200, JOB_LIST))
+    result = invoke("jobs", "list", "-p", "quotes", "-l", "2", "-o", "1")
+    assert result.exit_code == 0, result.output
+    _, *rows, footer = result.stdout.splitlines()
+    assert [row.split()[0] for row in rows] == ["two-calendars", "manual"]
+    assert footer == "2-3 of 5"
+    as_json = invoke("jobs", "list", "-p", "quotes", "--limit", "2", "--offset", "3", "--json")
+    assert json.loads(as_json.stdout) == JOB_LIST[3:5]
+    assert invoke("jobs", "list", "-p", "quotes", "-o", "9").stdout == "no jobs (total 5)\n"
+
+
+def test_jobs_list_rejects_a_non_list(invoke: Callable[..., Result], daemon: FakeDaemon) -> None:
+    daemon.on("GET", JOBS, reply(200, {"jobs": []}))
+    result = invoke("jobs", "list", "-p", "quotes")
+    assert result.exit_code == 1
+    assert result.stderr == "error: the job list is not a JSON array (bad-response)\n"
+
+
+@pytest.mark.parametrize("flag", ["-y", "--yes"])
+def test_jobs_delete_with_yes_does_not_ask(invoke: Callable[..., Result], daemon: FakeDaemon, flag: str) -> None:
+    daemon.on("DELETE", f"{JOBS}/daily", reply(204))
+    result = invoke("jobs", "delete", "daily", flag, "-p", "quotes")
+    assert result.exit_code == 0, result.output
+    assert daemon.paths()[-1] == f"DELETE {JOBS}/daily"
+    assert result.stdout == "deleted job daily\n"
+    assert result.stderr == ""
+
+
+def test_jobs_delete_asks_first(invoke: Callable[..., Result], daemon: FakeDaemon) -> None:
+    daemon.on("DELETE", f"{JOBS}/daily", reply(204))
+    result = invoke("jobs", "delete", "daily", "-p", "quotes", "--json", input="y\n")
+    assert result.exit_code == 0, result.output
+    assert "Delete job 'daily' of project 'quotes'? [y/N]" in result.stderr
+    assert json.loads(result.stdout) == {"id": "daily", "message": "deleted"}
+    assert daemon.paths()[-1] == f"DELETE {JOBS}/daily"
+
+
+@pytest.mark.parametrize("answer", ["n\n", "\n", ""])
+def test_jobs_delete_declined_aborts(invoke: Callable[..., Result], daemon: FakeDaemon, answer: str) -> None:
+    result = invoke("jobs", "delete", "daily", "-p", "quotes", input=answer)
+    assert result.exit_code == 1
+    assert "Aborted!" in result.stderr
+    assert result.stdout == ""
+    assert daemon.requests == []
+
+
+def test_jobs_delete_missing_job(invoke: Callable[..., Result], daemon: FakeDaemon) -> None:
+    daemon.on("DELETE", f"{JOBS}/nope", api_error(404, "not-found", "job 'nope' not found in project 'quotes'"))
+    result = invoke("jobs", "delete", "nope", "-y", "-p", "quotes")
+    assert result.exit_code == 1
+    assert result.stderr == "error: job 'nope' not found in project 'quotes' (not-found)\n"
+
+
+@pytest.mark.parametrize(
+    ("action", "answer", "lines"),
+    [
+        ("trigger", {"jobRunId": "jr1", "message": "JobRun started"}, ["jobRunId: jr1", "message:  JobRun started"]),
+        ("pause", {"message": "Paused"}, ["message: Paused"]),
+        ("resume", {"message": "Resumed"}, ["message: Resumed"]),
+    ],
+)
+def test_jobs_actions(
+    invoke: Callable[..., Result], daemon: FakeDaemon, action: str, answer: dict[str, Any], lines: list[str]
+) -> None:
+    daemon.on("POST", f"{JOBS}/daily/{action}", reply(200, answer))
+    result = invoke("jobs", action, "daily", "-p", "quotes")
+    assert result.exit_code == 0, result.output
+    assert daemon.paths()[-1] == f"POST {JOBS}/daily/{action}"
+    assert daemon.requests[-1].content == b""
+    assert result.stdout.splitlines() == lines
+    assert json.loads(invoke("jobs", action, "daily", "-p", "quotes", "--json").stdout) == answer
+
+
+def test_jobs_trigger_on_a_paused_job(invoke: Callable[..., Result], daemon: FakeDaemon) -> None:
+    daemon.on("POST", f"{JOBS}/daily/trigger", api_error(409, "conflict", "job 'daily' is paused"))
+    result = invoke("jobs", "trigger", "daily", "-p", "quotes")
+    assert result.exit_code == 1
+    assert result.stderr == "error: job 'daily' is paused (conflict)\n"
+
+
+# --- jobruns ---------------------------------------------------------------------------------
+
+
+def _job_run(job_run_id: str, status: str = "COMPLETED", **extra: Any) -> dict[str, Any]:
+    return {
+        "id": job_run_id, "start_time": "2026-01-01T00:00:00Z", "end_time": "2026-01-01T00:01:00Z",
+        "workspace_id": WS, "project_id": "quotes", "job_id": "daily", "created_at": "2026-01-01T00:00:00Z",
+        "updated_at": "2026-01-01T00:01:00Z", "type": "MANUAL", "status": status, "payloads": 5,
+        "successful_runs": 4, "failed_runs": 1, "error": None, "reason": None,
+        "job_configuration_snapshot": {"payload": [], "configuration": {"maxConcurrentRequests": 2}},
+        "counts": {"pending": 0, "running": 0, "completed": 4, "failed": 1, "canceled": 0},
+        **extra,
+    }  # fmt: skip
+
+
+ALL_JOB_RUNS = [_job_run(f"jr{i:02d}") for i in range(25)]
+
+
+def _paged(request: httpx.Request) -> httpx.Response:
+    size = int(request.url.params["pageSize"])
+    number = int(request.url.params["pageNumber"])
+    window = ALL_JOB_RUNS[(number - 1) * size : number * size]
+    return httpx.Response(200, json={"jobRuns": window, "totalCount": len(ALL_JOB_RUNS)})
+
+
+def _page_params(daemon: FakeDaemon) -> list[tuple[str, str]]:
+    return [
+        (r.url.params["pageSize"], r.url.params["pageNumber"]) for r in daemon.requests if r.url.path.endswith("/runs")
+    ]
+
+
+@pytest.mark.parametrize(
+    ("args", "pages", "ids"),
+    [
+        ([], [("50", "1")], range(25)),
+        (["-l", "10"], [("10", "1")], range(10)),
+        (["-l", "10", "-o", "20"], [("10", "3")], range(20, 25)),
+        (["--limit", "5", "--offset", "10"], [("5", "3")], range(10, 15)),
+        (["-l", "10", "-o", "15"], [("10", "2"), ("10", "3")], range(15, 25)),
+        (["-l", "10", "-o", "3"], [("10", "1"), ("10", "2")], range(3, 13)),
+        (["-l", "10", "-o", "23"], [("10", "3")], range(23, 25)),
+        (["-l", "4", "-o", "22"], [("4", "6"), ("4", "7")], range(22, 25)),
+        (["-l", "600"], [("500", "1")], range(25)),
+        (["-l", "10", "-o", "40"], [("10", "5")], range(0)),
+    ],
+    ids=[
+        "defaults", "first-page", "aligned", "aligned-long-flags", "straddling", "straddling-first",
+        "short-last-page", "straddling-past-the-end", "capped-page-size", "past-the-end",
+    ],
+)  # fmt: skip
+def test_jobruns_list_converts_limit_and_offset_to_pages(
+    invoke: Callable[..., Result], daemon: FakeDaemon, args: list[str], pages: list[tuple[str, str]], ids: range
+) -> None:
+    daemon.on("GET", f"{JOBS}/daily/runs", _paged)
+    result = invoke("jobruns", "list", "daily", "-p", "quotes", "--json", *args)
+    assert result.exit_code == 0, result.output
+    assert _page_params(daemon) == pages
+    data = json.loads(result.stdout)
+    assert [jr["id"] for jr in data["jobRuns"]] == [f"jr{i:02d}" for i in ids]
+    assert data["totalCount"] == 25
+
+
+def test_jobruns_list_fetches_pages_beyond_the_largest_page_size(
+    invoke: Callable[..., Result], daemon: FakeDaemon
+) -> None:
+    many = [{"id": f"jr{i}"} for i in range(700)]
+
+    def paged(request: httpx.Request) -> httpx.Response:
+        size, number = int(request.url.params["pageSize"]), int(request.url.params["pageNumber"])
+        return httpx.Response(200, json={"jobRuns": many[(number - 1) * size : number * size], "totalCount": 700})
+
+    daemon.on("GET", f"{JOBS}/daily/runs", paged)
+    result = invoke("jobruns", "list", "daily", "-p", "quotes", "-l", "650", "-o", "10", "--json")
+    assert result.exit_code == 0, result.output
+    assert _page_params(daemon) == [("500", "1"), ("500", "2")]
+    assert [jr["id"] for jr in json.loads(result.stdout)["jobRuns"]] == [f"jr{i}" for i in range(10, 660)]
+
+
+def test_jobruns_list_table(invoke: Callable[..., Result], daemon: FakeDaemon) -> None:
+    running = _job_run(
+        "jr-b", "RUNNING", type="SCHEDULED", end_time=None,
+        counts={"pending": 3, "running": 2, "completed": 1, "failed": 0, "canceled": 0},
+    )  # fmt: skip
+    daemon.on("GET", f"{JOBS}/daily/runs", reply(200, {"jobRuns": [running, _job_run("jr-a")], "totalCount": 9}))
+    result = invoke("jobruns", "list", "daily", "-p", "quotes")
+    assert result.exit_code == 0, result.output
+    header, first, second, footer = result.stdout.splitlines()
+    assert header.split() == ["ID", "TYPE", "STATUS", "PENDING", "RUNNING", "COMPLETED", "FAILED", "START", "END"]
+    assert first.split() == ["jr-b", "SCHEDULED", "RUNNING", "3", "2", "1", "0", "2026-01-01T00:00:00Z", "-"]
+    assert second.split()[:7] == ["jr-a", "MANUAL", "COMPLETED", "0", "0", "4", "1"]
+    assert first.index("RUNNING") == header.index("STATUS")
+    assert footer == "1-2 of 9"
+
+
+def test_jobruns_list_empty_and_missing_job(invoke: Callable[..., Result], daemon: FakeDaemon) -> None:
+    daemon.on("GET", f"{JOBS}/daily/runs", reply(200, {"jobRuns": [], "totalCount": 0}))
+    assert invoke("jobruns", "list", "daily", "-p", "quotes").stdout == "no JobRuns (total 0)\n"
+    daemon.on("GET", f"{JOBS}/nope/runs", api_error(404, "not-found", "job 'nope' not found in project 'quotes'"))
+    result = invoke("jobruns", "list", "nope", "-p", "quotes")
+    assert result.exit_code == 1
+    assert result.stderr == "error: job 'nope' not found in project 'quotes' (not-found)\n"
+
+
+RESULTS_URL = f"http://127.0.0.1:8420{JOBS}/daily/runs/jr1/results?expires=99&signature=abc"
+JOB_RUN_GET: dict[str, Any] = {
+    "jobRun": _job_run("jr1", reason={"type": "job-run-terminated", "message": "terminated by user"}),
+    "results": {"signed_url": RESULTS_URL, "format": "jsonl", "signed_url_expiration": "2026-01-01T01:00:00Z"},
+}
+
+
+def test_jobruns_get_with_job(invoke: Callable[..., Result], daemon: FakeDaemon) -> None:
+    daemon.on("GET", f"{JOBS}/daily/runs/jr1", reply(200, JOB_RUN_GET))
+    result = invoke("jobruns", "get", "jr1", "--job", "daily", "-p", "quotes")
+    assert result.exit_code == 0, result.output
+    assert daemon.paths() == ["GET /api/v1/info", f"GET {JOBS}/daily/runs/jr1"]
+    lines = result.stdout.splitlines()
+    assert "status:          COMPLETED" in lines
+    assert "reason:          job-run-terminated: terminated by user" in lines
+    assert "counts:          pending 0, running 0, completed 4, failed 1, canceled 0" in lines
+    assert f"results:         {RESULTS_URL}" in lines
+    assert "resultsExpire:   2026-01-01T01:00:00Z" in lines
+    assert not any("job_configuration_snapshot" in line for line in lines)
+    as_json = invoke("jobruns", "get", "jr1", "--job", "daily", "-p", "quotes", "--json")
+    assert json.loads(as_json.stdout) == JOB_RUN_GET
+
+
+def test_jobruns_get_without_results(invoke: Callable[..., Result], daemon: FakeDaemon) -> None:
+    daemon.on("GET", f"{JOBS}/daily/runs/jr1", reply(200, {"jobRun": _job_run("jr1", "RUNNING", end_time=None)}))
+    result = invoke("jobruns", "get", "jr1", "--job", "daily", "-p", "quotes")
+    assert result.exit_code == 0, result.output
+    assert result.stdout.splitlines()[-1].split(None, 1) == ["results:", "none yet"]
+
+
+def _two_jobs_one_owning(daemon: FakeDaemon, owner_reply: Handler) -> None:
+    daemon.on("GET", JOBS, reply(200, [_listed_job("first", None), _listed_job("daily", None), _listed_job("z", None)]))
+    daemon.on("GET", f"{JOBS}/first/runs/jr1", api_error(404, "not-found", "JobRun 'jr1' not found for job 'first'"))
+    daemon.on("GET", f"{JOBS}/daily/runs/jr1", owner_reply)
+
+
+def test_jobruns_get_finds_the_job_by_probing(invoke: Callable[..., Result], daemon: FakeDaemon) -> None:
+    _two_jobs_one_owning(daemon, reply(200, JOB_RUN_GET))
+    result = invoke("jobruns", "get", "jr1", "-p", "quotes", "--json")
+    assert result.exit_code == 0, result.output
+    assert json.loads(result.stdout) == JOB_RUN_GET
+    assert daemon.paths() == [
+        "GET /api/v1/info",
+        f"GET {JOBS}",
+        f"GET {JOBS}/first/runs/jr1",
+        f"GET {JOBS}/daily/runs/jr1",
+    ]
+
+
+def test_jobruns_get_unknown_run(invoke: Callable[..., Result], daemon: FakeDaemon) -> None:
+    _two_jobs_one_owning(daemon, api_error(404, "not-found", "nope"))
+    result = invoke("jobruns", "get", "jr1", "-p", "quotes")
+    assert result.exit_code == 1
+    assert result.stderr == "error: JobRun jr1 not found in any job of project quotes (not-found)\n"
+    assert len([p for p in daemon.paths() if p.endswith("/runs/jr1")]) == 3
+
+
+def test_jobruns_get_probe_stops_on_other_errors(invoke: Callable[..., Result], daemon: FakeDaemon) -> None:
+    daemon.on("GET", JOBS, reply(200, [_listed_job("first", None), _listed_job("daily", None)]))
+    daemon.on("GET", f"{JOBS}/first/runs/jr1", api_error(500, "internal-error", "database is locked"))
+    result = invoke("jobruns", "get", "jr1", "-p", "quotes")
+    assert result.exit_code == 1
+    assert result.stderr == "error: database is locked (internal-error)\n"
+    assert f"GET {JOBS}/daily/runs/jr1" not in daemon.paths()
+
+
+def test_jobruns_get_with_an_unknown_job(invoke: Callable[..., Result], daemon: FakeDaemon) -> None:
+    daemon.on("GET", f"{JOBS}/x/runs/jr1", api_error(404, "not-found", "JobRun 'jr1' not found for job 'x'"))
+    result = invoke("jobruns", "get", "jr1", "--job", "x", "-p", "quotes")
+    assert result.exit_code == 1
+    assert result.stderr == "error: JobRun 'jr1' not found for job 'x' (not-found)\n"
+
+
+def test_jobruns_terminate_with_job(invoke: Callable[..., Result], daemon: FakeDaemon) -> None:
+    daemon.on("POST", f"{JOBS}/daily/runs/jr1/terminate", reply(200, {"message": "JobRun terminated"}))
+    result = invoke("jobruns", "terminate", "jr1", "--job", "daily", "-p", "quotes")
+    assert result.exit_code == 0, result.output
+    assert daemon.paths() == ["GET /api/v1/info", f"POST {JOBS}/daily/runs/jr1/terminate"]
+    assert result.stdout == "message: JobRun terminated\n"
+
+
+def test_jobruns_terminate_finds_the_job(invoke: Callable[..., Result], daemon: FakeDaemon) -> None:
+    _two_jobs_one_owning(daemon, reply(200, JOB_RUN_GET))
+    daemon.on("POST", f"{JOBS}/daily/runs/jr1/terminate", reply(200, {"message": "JobRun terminated"}))
+    result = invoke("jobruns", "terminate", "jr1", "-p", "quotes", "--json")
+    assert result.exit_code == 0, result.output
+    assert daemon.paths()[-1] == f"POST {JOBS}/daily/runs/jr1/terminate"
+    assert json.loads(result.stdout) == {"message": "JobRun terminated"}
+
+
+AGGREGATE = b'{"apiInfo":{"name":"list","runId":"r1"}}\n{"apiInfo":{"name":"list","runId":"r2"}}\n'
+
+
+def _serve_results(daemon: FakeDaemon) -> None:
+    daemon.on("GET", f"{JOBS}/daily/runs/jr1", reply(200, JOB_RUN_GET))
+    results = reply(200, content=AGGREGATE, headers={"content-type": "application/x-ndjson"})
+    daemon.on("GET", f"{JOBS}/daily/runs/jr1/results", results)
+
+
+def test_jobruns_results_downloads_the_signed_url(invoke: Callable[..., Result], daemon: FakeDaemon) -> None:
+    _serve_results(daemon)
+    result = invoke("jobruns", "results", "jr1", "--job", "daily", "-p", "quotes")
+    assert result.exit_code == 0, result.output
+    assert Path("jobrun_jr1.jsonl").read_bytes() == AGGREGATE
+    assert not Path("jobrun_jr1.jsonl.part").exists()
+    assert result.stdout == f"wrote {len(AGGREGATE)} bytes to jobrun_jr1.jsonl\n"
+    download = daemon.requests[-1]
+    assert str(download.url) == RESULTS_URL
+    assert "x-api-key" not in download.headers  # the signature authorizes it; the key stays home
+    assert daemon.requests[-2].headers["x-api-key"] == "k1"
+
+
+def test_jobruns_results_to_stdout_and_file(invoke: Callable[..., Result], daemon: FakeDaemon) -> None:
+    _serve_results(daemon)
+    to_stdout = invoke("jobruns", "results", "jr1", "--job", "daily", "-p", "quotes", "-o", "-")
+    assert to_stdout.exit_code == 0, to_stdout.output
+    assert to_stdout.stdout_bytes == AGGREGATE
+    to_file = invoke("jobruns", "results", "jr1", "--job", "daily", "-p", "quotes", "--output", "out.jsonl", "--json")
+    assert Path("out.jsonl").read_bytes() == AGGREGATE
+    expected = {"jobRunId": "jr1", "jobId": "daily", "path": "out.jsonl", "bytes": len(AGGREGATE)}
+    assert json.loads(to_file.stdout) == expected
+
+
+def test_jobruns_results_finds_the_job(invoke: Callable[..., Result], daemon: FakeDaemon) -> None:
+    _serve_results(daemon)
+    _two_jobs_one_owning(daemon, reply(200, JOB_RUN_GET))
+    result = invoke("jobruns", "results", "jr1", "-p", "quotes", "--json")
+    assert result.exit_code == 0, result.output
+    assert json.loads(result.stdout)["jobId"] == "daily"
+    assert Path("jobrun_jr1.jsonl").read_bytes() == AGGREGATE
+
+
+def test_jobruns_results_before_the_run_ends(invoke: Callable[..., Result], daemon: FakeDaemon) -> None:
+    daemon.on("GET", f"{JOBS}/daily/runs/jr1", reply(200, {"jobRun": _job_run("jr1", "RUNNING", end_time=None)}))
+    result = invoke("jobruns", "results", "jr1", "--job", "daily", "-p", "quotes")
+    assert result.exit_code == 1
+    assert result.stderr == "error: JobRun jr1 has no results yet: it is RUNNING (no-results)\n"
+    assert list(Path().iterdir()) == []
+
+
+def test_jobruns_results_expired_link(invoke: Callable[..., Result], daemon: FakeDaemon) -> None:
+    daemon.on("GET", f"{JOBS}/daily/runs/jr1", reply(200, JOB_RUN_GET))
+    expired = api_error(403, "forbidden", "The signed URL is invalid or has expired")
+    daemon.on("GET", f"{JOBS}/daily/runs/jr1/results", expired)
+    result = invoke("jobruns", "results", "jr1", "--job", "daily", "-p", "quotes")
+    assert result.exit_code == 1
+    assert result.stderr == "error: The signed URL is invalid or has expired (forbidden)\n"
+    assert list(Path().iterdir()) == []
 
 
 # --- helpers ---------------------------------------------------------------------------------

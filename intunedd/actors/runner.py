@@ -502,10 +502,14 @@ def _end_attempt(
     outcome: AttemptOutcome,
     action: str,
     run_error: dict[str, Any] | None,
+    extended: list[dict[str, Any]] | None = None,
 ) -> None:
+    """Record an attempt's end and, unless the run retries, the run's; ``extended`` replaces
+    the attempt's extended payloads once a JobRun has given them run ids."""
     queries.finish_attempt(tx, run, number, outcome.status, outcome.error)
     if action == "complete":
-        extended = [msgspec.to_builtins(p) for p in outcome.extended_payloads]
+        if extended is None:
+            extended = [msgspec.to_builtins(p) for p in outcome.extended_payloads]
         queries.finish_run(tx, run, "completed", result=outcome.result, extended_payloads=extended or None)
     elif action == "fail":
         queries.finish_run(tx, run, "failed", error=run_error)
@@ -530,19 +534,16 @@ def _end_run(
 ) -> tuple[list[RunRecord], bool]:
     """The run's last attempt, its end, its extended items and its JobRun's end: one transaction."""
     created: list[RunRecord] = []
+    extended = None
     if extension is not None:
         created = job_queries.extend_job_run(
             tx, run, extension.project, extension.items, extension.run_ids, extension.options, extension.max_runs
         )
-        outcome = msgspec.structs.replace(outcome, extended_payloads=[])
         extended = [
             {"api": item.api_name, "parameters": item.parameters, "runId": run_id}
             for item, run_id in zip(extension.items, extension.run_ids, strict=True)
         ]
-        queries.finish_attempt(tx, run, number, outcome.status, outcome.error)
-        queries.finish_run(tx, run, "completed", result=outcome.result, extended_payloads=extended)
-    else:
-        _end_attempt(tx, run, number, outcome, action, run_error)
+    _end_attempt(tx, run, number, outcome, action, run_error, extended)
     done = run.job_run_id is not None and job_queries.item_ended(tx, run.job_run_id)
     return created, done
 

@@ -65,6 +65,19 @@ async def request_bytes() -> bytes:
     return data if isinstance(data, bytes) else data.encode()
 
 
+def query_int(name: str, default: int, minimum: int, maximum: int | None = None) -> int:
+    """A whole-number query argument within bounds; a 400 naming it otherwise."""
+    raw = request.args.get(name)
+    try:
+        value = default if raw is None else int(raw)
+    except ValueError as e:
+        raise BadRequest(f"{name} must be a whole number", details={"field": name}) from e
+    if value < minimum or (maximum is not None and value > maximum):
+        bounds = f"{minimum}-{maximum}" if maximum is not None else f">= {minimum}"
+        raise BadRequest(f"{name} must be {bounds}", details={"field": name})
+    return value
+
+
 def decode_body(body: bytes, kind: type[T]) -> T:
     if not body.strip():
         raise BadRequest("The request body is empty; expected a JSON object", details={"field": "body"})

@@ -248,3 +248,31 @@ def test_duplicate_and_missing_jobs(daemon: Daemon, project: str) -> None:
         assert c.post(daemon.path(project, "/jobs"), json=body).status_code == 409
         assert c.get(daemon.path(project, "/jobs/ghost")).status_code == 404
         assert c.post(daemon.path(project, "/jobs/ghost/trigger")).status_code == 404
+
+
+def test_max_runs_caps_extended_items(client: IntunedClient, daemon: Daemon, project: str) -> None:
+    body = {
+        "id": "capped-fan",
+        "payload": [{"apiName": "fanout", "parameters": {"children": 5}}],
+        "configuration": {"maxRuns": 3},
+    }
+    client.projects.jobs.create(project_name=project, body=body)
+    job_run_id = client.projects.jobs.trigger(project_name=project, job_id="capped-fan").job_run_id
+    job_run = _wait_job_run(client, project, "capped-fan", job_run_id)
+    assert (job_run.status, job_run.payloads, job_run.successful_runs) == ("COMPLETED", 6, 3)
+    with daemon.client() as c:
+        filters = {"filter": [f"job_run_id={job_run_id}", "status=canceled"]}
+        canceled = c.get(daemon.path(project, "/runs"), params=filters).json()["items"]
+    assert len(canceled) == 3
+    assert all(r["reason"]["message"].startswith("Max runs exceeded") for r in canceled)
+
+
+def test_deleting_a_job_terminates_its_active_job_run(client: IntunedClient, project: str) -> None:
+    body = {"id": "short-lived", "payload": [{"apiName": "slow", "parameters": {"seconds": 30}}], "configuration": {}}
+    client.projects.jobs.create(project_name=project, body=body)
+    job_run_id = client.projects.jobs.trigger(project_name=project, job_id="short-lived").job_run_id
+    client.projects.jobs.delete(project_name=project, job_id="short-lived")
+    with pytest.raises(Exception) as gone:  # noqa: B017 - the job, and so its JobRun path, is gone
+        client.projects.jobs.get(project_name=project, job_id="short-lived")
+    assert getattr(gone.value, "status_code", None) == 404
+    assert job_run_id

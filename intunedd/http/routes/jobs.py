@@ -7,13 +7,13 @@ import time
 import msgspec
 from quart import Blueprint, Response, request
 
-from ...errors import BadRequest, NotFound
+from ...errors import NotFound
 from ...job_spec import JobRunRecord
 from ...store import job_queries
 from ..handles import Handles
 from ..job_schemas import aggregate_line, decode_job, job_get, job_list_item, job_run_body, spec_of
 from ..responses import json_response
-from ..schemas import request_bytes
+from ..schemas import query_int, request_bytes
 from ..signing import URL_LIFETIME_S, signed_query
 
 JOBS = "/api/v1/workspace/<workspace_id>/projects/<project>/jobs"
@@ -80,13 +80,8 @@ def jobs_blueprint(h: Handles) -> Blueprint:
     async def list_runs(workspace_id: str, project: str, job_id: str) -> Response:
         if await h.store.read(job_queries.get_job, project, job_id) is None:
             raise NotFound(f"job '{job_id}' not found in project '{project}'", details={"field": "jobId"})
-        try:
-            size = int(request.args.get("pageSize", 20))
-            number = int(request.args.get("pageNumber", 1))
-        except ValueError as e:
-            raise BadRequest("pageSize and pageNumber must be whole numbers", details={"field": "pageSize"}) from e
-        if not (1 <= size <= MAX_PAGE) or number < 1:
-            raise BadRequest(f"pageSize must be 1-{MAX_PAGE} and pageNumber >= 1", details={"field": "pageSize"})
+        size = query_int("pageSize", 20, 1, MAX_PAGE)
+        number = query_int("pageNumber", 1, 1)
         sort_by = request.args.get("sortBy", "")
         job_runs, total = await h.store.read(job_queries.list_job_runs, project, job_id, size, number, sort_by)
         bodies = [

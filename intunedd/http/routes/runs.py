@@ -14,7 +14,16 @@ from ...policy.run_filters import FilterError, parse_filter
 from ...store import queries
 from ..handles import Handles
 from ..responses import file_response, first_file, json_response
-from ..schemas import RunStartBody, decode_body, request_bytes, run_detail, run_item, run_result, sync_run_result
+from ..schemas import (
+    RunStartBody,
+    decode_body,
+    query_int,
+    request_bytes,
+    run_detail,
+    run_item,
+    run_result,
+    sync_run_result,
+)
 from ..signing import signed_query
 
 PROJECT = "/api/v1/workspace/<workspace_id>/projects/<project>"
@@ -70,13 +79,8 @@ def runs_blueprint(h: Handles) -> Blueprint:
 
     @bp.get(f"{PROJECT}/runs")
     async def list_runs(workspace_id: str, project: str) -> Response:
-        try:
-            limit = int(request.args.get("limit", 50))
-            offset = int(request.args.get("offset", 0))
-        except ValueError as e:
-            raise BadRequest("limit and offset must be whole numbers", details={"field": "limit"}) from e
-        if not (1 <= limit <= MAX_PAGE) or offset < 0:
-            raise BadRequest(f"limit must be 1-{MAX_PAGE} and offset >= 0", details={"field": "limit"})
+        limit = query_int("limit", 50, 1, MAX_PAGE)
+        offset = query_int("offset", 0, 0)
         try:
             conditions = [parse_filter(f) for f in request.args.getlist("filter")]
         except FilterError as e:

@@ -14,6 +14,8 @@ from typing import Any, Literal
 
 import msgspec
 
+from .sinks.config import parse_sink
+
 DEFAULT_CONFIG_PATHS = ("/etc/intunedd/intunedd.toml",)
 MiB = 1024 * 1024
 
@@ -50,6 +52,17 @@ class RunSettings(_Section, frozen=True):
     record_video: bool = False
 
 
+class SinkSettings(_Section, frozen=True):
+    default: dict[str, Any] = {}
+    signing_secret: str = ""
+    webhook_timeout_s: float = 30.0
+    webhook_window_s: float = 3600.0
+    s3_window_s: float = 600.0
+    first_retry_s: float = 10.0
+    max_retry_s: float = 120.0
+    concurrency: int = 16
+
+
 class SchedulerSettings(_Section, frozen=True):
     catch_up_window_s: float = -1.0
 
@@ -67,6 +80,7 @@ class Settings(_Section, frozen=True):
     runs: RunSettings = RunSettings()
     events: EventSettings = EventSettings()
     scheduler: SchedulerSettings = SchedulerSettings()
+    sinks: SinkSettings = SinkSettings()
 
     @property
     def state_path(self) -> Path:
@@ -109,7 +123,7 @@ def _coerce(raw: str) -> Any:
 
 
 def _apply_environ(data: dict[str, Any], environ: Mapping[str, str]) -> None:
-    sections = {"server", "pool", "runs", "events", "scheduler"}
+    sections = {"server", "pool", "runs", "events", "scheduler", "sinks"}
     for name, raw in environ.items():
         if not name.startswith("INTUNEDD_") or name in ("INTUNEDD_CONFIG", "INTUNEDD_URL", "INTUNEDD_API_KEY"):
             continue
@@ -144,4 +158,9 @@ def load_settings(path: str | None = None, environ: Mapping[str, str] = os.envir
         settings = msgspec.structs.replace(settings, state_dir=default_state_dir(environ))
     if settings.pool.size < 1:
         raise ConfigError("pool.size must be at least 1")
+    if settings.sinks.default:
+        try:
+            parse_sink(settings.sinks.default)
+        except msgspec.ValidationError as e:
+            raise ConfigError(f"sinks.default: {e}") from e
     return settings

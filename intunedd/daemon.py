@@ -1,7 +1,7 @@
 """The daemon: one trio process whose root nursery hosts the actors and the HTTP server.
 
 Start order is dependency order, each through ``nursery.start`` so a failing actor fails
-start-up loudly:  bus → store → pool → runner → scheduler → http.
+start-up loudly:  bus → store → pool → sink dispatcher → runner → scheduler → http.
 
 One shutdown path: SIGTERM or SIGINT sets ``shutdown``; Hypercorn stops accepting
 connections, the runner drains (nothing new starts; running attempts get
@@ -25,6 +25,7 @@ from .actors.browser_pool import run_browser_pool
 from .actors.bus import run_bus
 from .actors.runner import run_runner
 from .actors.scheduler import run_scheduler
+from .actors.sink_dispatcher import HttpClientFactory, run_sink_dispatcher
 from .actors.store import run_store
 from .clock import Clock, SystemClock
 from .config import Settings
@@ -76,6 +77,7 @@ async def run_daemon(
     *,
     clock: Clock | None = None,
     shutdown: trio.Event | None = None,
+    http_client: HttpClientFactory | None = None,
     task_status: trio.TaskStatus[list[str]] = trio.TASK_STATUS_IGNORED,
 ) -> None:
     """Run until ``shutdown`` is set (or a signal arrives); ``started`` gives the bound URLs."""
@@ -102,6 +104,9 @@ async def run_daemon(
                 start_timeout_s=settings.pool.start_timeout_s,
             )
         )
+        sinks = await root.start(
+            partial(run_sink_dispatcher, store, bus, settings.sinks, workspace_id, clock=clock, http_client=http_client)
+        )
         job_changes_send, job_changes_receive = trio.open_memory_channel[JobChanged](JOB_CHANGES_BUFFER)
         runner, drain = await root.start(partial(run_runner, store, pool, settings, job_changes_send, clock=clock))
         window = settings.scheduler.catch_up_window_s
@@ -115,7 +120,7 @@ async def run_daemon(
                 catch_up_window_s=None if window < 0 else window,
             )
         )
-        app = create_app(Handles(settings, workspace_id, store, bus, pool, runner, secret.encode()))
+        app = create_app(Handles(settings, workspace_id, store, bus, pool, runner, secret.encode(), sinks.statistics))
         root.start_soon(_watch_signals, shutdown)
         binds = await root.start(
             partial(hypercorn.trio.serve, app, _hypercorn_config(settings), shutdown_trigger=shutdown.wait)

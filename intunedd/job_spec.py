@@ -15,6 +15,7 @@ from msgspec import Meta, Struct
 from .messages import RunOptions
 from .policy.schedule import ScheduleError, parse_schedule
 from .proxies import check_proxy
+from .sinks.config import parse_sink
 
 JOB_ID = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_-]{0,99}$")
 Attempts = Annotated[int, Meta(ge=1, le=100)]
@@ -96,7 +97,14 @@ class JobRunRecord(Struct, frozen=True, kw_only=True):
 
 
 ACTIVE_JOB_RUN = ("PENDING", "PAUSING", "PAUSED", "RESUMING")
-SINK_TYPES = ("webhook", "s3")
+
+
+def _sink_field(message: str) -> str:
+    """``sink.url`` from msgspec's "... - at `$.url`" (or the missing field it names)."""
+    for marker in ("missing required field `", "at `$."):
+        if marker in message:
+            return "sink." + message.split(marker, 1)[1].split("`", 1)[0]
+    return "sink"
 
 
 class JobSpecError(ValueError):
@@ -117,8 +125,11 @@ def check_job_spec(spec: JobSpec) -> None:
             check_proxy(proxy)
         except ValueError as e:
             raise JobSpecError(where, str(e)) from e
-    if spec.sink is not None and spec.sink.get("type") not in SINK_TYPES:
-        raise JobSpecError("sink.type", f"must be one of {', '.join(SINK_TYPES)}")
+    if spec.sink is not None:
+        try:
+            parse_sink(spec.sink)
+        except msgspec.ValidationError as e:
+            raise JobSpecError(_sink_field(str(e)), str(e)) from e
 
 
 def snapshot(spec: JobSpec) -> dict[str, Any]:

@@ -29,6 +29,7 @@ class ProjectVersion(_Message, frozen=True):
     api_access: bool
     max_concurrent: int
     deployed_at: str
+    default_sink: Any = None
 
 
 class RunOptions(_Message, frozen=True):

@@ -40,6 +40,15 @@ class ProjectSettings(msgspec.Struct, frozen=True, rename="camel"):
 
     api_access: ApiAccess = ApiAccess()
     replication: Replication = Replication()
+    defaults: dict[str, Any] = {}
+
+    @property
+    def default_sink(self) -> dict[str, Any] | None:
+        """``defaults.sink.deployed`` (Intuned's per-environment form) or ``defaults.sink`` itself."""
+        sink = self.defaults.get("sink")
+        if isinstance(sink, dict) and isinstance(sink.get("deployed"), dict):
+            return dict(sink["deployed"])
+        return dict(sink) if isinstance(sink, dict) and "type" in sink else None
 
 
 def read_settings(project_dir: Path) -> tuple[ProjectSettings, dict[str, Any]]:

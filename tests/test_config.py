@@ -13,9 +13,10 @@ def test_shipped_config_lists_every_setting_with_its_default() -> None:
     shipped = load_settings(str(ROOT / "config" / "intunedd.toml"), {"INTUNEDD_STATE_DIR": "/x"})
     assert shipped == load_settings(None, {"INTUNEDD_STATE_DIR": "/x", "INTUNEDD_CONFIG": "/nonexistent"})
     text = (ROOT / "config" / "intunedd.toml").read_text()
-    for section in ("server", "pool", "runs", "events", "scheduler"):
+    for section in ("server", "pool", "runs", "events", "scheduler", "sinks"):
         for name in getattr(Settings(), section).__struct_fields__:
-            assert f"{name} =" in text, f"config/intunedd.toml does not document {section}.{name}"
+            documented = f"{name} =" in text or f"[{section}.{name}]" in text
+            assert documented, f"config/intunedd.toml does not document {section}.{name}"
 
 
 def test_environment_overrides_file(tmp_path: Path) -> None:

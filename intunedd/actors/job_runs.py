@@ -25,6 +25,7 @@ from ..messages import (
     PauseJob,
     ProjectVersion,
     ResumeJob,
+    RunOptions,
     RunRecord,
     TerminateJobRun,
     TriggerJob,
@@ -57,9 +58,12 @@ class JobRunCommands:
     draining: bool
     job_changes: trio.MemorySendChannel[JobChanged]
 
-    def enqueue(self, run: RunRecord) -> None: ...
-    def admit(self) -> None: ...
-    def remove_waiting(self, run_ids: set[str]) -> None: ...
+    if TYPE_CHECKING:  # the runner's own methods
+
+        def enqueue(self, run: RunRecord) -> None: ...
+        def with_default_sink(self, project: ProjectVersion, options: RunOptions) -> RunOptions: ...
+        def admit(self) -> None: ...
+        def remove_waiting(self, run_ids: set[str]) -> None: ...
 
     async def job_command(self, command: JobCommand) -> Any:
         if isinstance(command, CreateJob | UpdateJob):
@@ -177,11 +181,14 @@ class JobRunCommands:
             raise NotFound(f"project '{project}' is not deployed", details={"field": "projectName"})
         defaults = self.settings.runs
         options = [
-            item_options(
-                job.spec,
-                item,
-                default_attempts=defaults.default_max_attempts,
-                default_timeout=defaults.default_request_timeout_s,
+            self.with_default_sink(
+                deployed,
+                item_options(
+                    job.spec,
+                    item,
+                    default_attempts=defaults.default_max_attempts,
+                    default_timeout=defaults.default_request_timeout_s,
+                ),
             )
             for item in job.spec.payload
         ]

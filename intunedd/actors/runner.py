@@ -221,6 +221,13 @@ class _Runner(JobRunCommands):
             active = self.active[run.id] = _Active(run)
             self.nursery.start_soon(self._drive, active)
 
+    def with_default_sink(self, project: ProjectVersion, options: RunOptions) -> RunOptions:
+        """A run without a sink takes its project's Intuned.json default, else the daemon's."""
+        if options.sink:
+            return options
+        default = project.default_sink or self.settings.sinks.default or None
+        return msgspec.structs.replace(options, sink=default) if default else options
+
     def _cap(self, name: str) -> int:
         project = self.projects.get(name)
         return project.max_concurrent if project else 1
@@ -309,11 +316,14 @@ class _Runner(JobRunCommands):
         items = [PayloadItem(api_name=p.api, parameters=p.parameters or {}) for p in outcome.extended_payloads]
         defaults = self.settings.runs
         options = [
-            item_options(
-                spec,
-                item,
-                default_attempts=defaults.default_max_attempts,
-                default_timeout=defaults.default_request_timeout_s,
+            self.with_default_sink(
+                project,
+                item_options(
+                    spec,
+                    item,
+                    default_attempts=defaults.default_max_attempts,
+                    default_timeout=defaults.default_request_timeout_s,
+                ),
             )
             for item in items
         ]
@@ -410,9 +420,8 @@ class _Runner(JobRunCommands):
                 f"API '{command.api}' does not exist in project '{project.name}'",
                 details={"field": "api", "available": project.apis},
             )
-        run = await self.store.write(
-            queries.insert_run, nanoid(), project, command.api, command.parameters, command.options
-        )
+        options = self.with_default_sink(project, command.options)
+        run = await self.store.write(queries.insert_run, nanoid(), project, command.api, command.parameters, options)
         self.enqueue(run)
         self.admit()
         return run
@@ -462,6 +471,7 @@ class _Runner(JobRunCommands):
             api_access=settings.api_access.enabled,
             max_concurrent=max(1, settings.replication.max_concurrent_requests),
             deployed_at=iso(self.clock.now()),
+            default_sink=settings.default_sink,
         )
         await self.store.write(queries.record_deploy, project, raw)
         self.projects[name] = self.versions[(name, version)] = project

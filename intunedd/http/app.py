@@ -19,6 +19,7 @@ from ..store import queries
 from . import signing
 from .handles import Handles
 from .responses import json_response
+from .routes.deliveries import deliveries_blueprint
 from .routes.jobs import jobs_blueprint
 from .routes.projects import projects_blueprint
 from .routes.runs import runs_blueprint
@@ -107,6 +108,7 @@ def create_app(handles: Handles) -> QuartTrio:
                 "pool": msgspec.to_builtins(handles.pool.statistics()),
                 "runner": msgspec.to_builtins(handles.runner.statistics()),
                 "store": msgspec.to_builtins(handles.store.statistics()),
+                "sinks": msgspec.to_builtins(handles.sink_statistics()),
             }
         )
 
@@ -122,6 +124,7 @@ def create_app(handles: Handles) -> QuartTrio:
 
     app.register_blueprint(runs_blueprint(handles))
     app.register_blueprint(jobs_blueprint(handles))
+    app.register_blueprint(deliveries_blueprint(handles))
     app.register_blueprint(projects_blueprint(handles))
     app.register_blueprint(events_blueprint(handles))
     return app

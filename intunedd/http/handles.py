@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass, field
 
 from ..actors.browser_pool import PoolHandle
 from ..actors.bus import BusHandle
 from ..actors.runner import RunnerHandle
+from ..actors.sink_dispatcher import DispatcherStatistics
 from ..actors.store import StoreHandle
 from ..config import Settings
 
@@ -20,5 +22,6 @@ class Handles:
     pool: PoolHandle
     runner: RunnerHandle
     signing_secret: bytes
+    sink_statistics: Callable[[], DispatcherStatistics]
     # Hashes of keys already checked: a valid key stays valid for the process lifetime.
     known_keys: set[str] = field(default_factory=set)

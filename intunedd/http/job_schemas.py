@@ -10,6 +10,7 @@ from ..errors import BadRequest
 from ..job_spec import JOB_ID, JobCreate, JobRecord, JobRunRecord, JobSpec, JobSpecError, check_job_spec
 from ..messages import RunRecord
 from ..proxies import mask_proxy
+from ..sinks.config import mask as mask_sink
 from .schemas import decode_body
 
 
@@ -29,22 +30,9 @@ def spec_of(job: JobCreate | JobSpec) -> JobSpec:
     return JobSpec(**fields)
 
 
-def _mask_sink(sink: dict[str, Any] | None) -> dict[str, Any] | None:
-    """Sink secrets never leave the daemon."""
-    if not sink:
-        return sink
-    masked = dict(sink)
-    for secret in ("secretAccessKey", "secret"):
-        if secret in masked:
-            masked[secret] = "****"
-    if isinstance(masked.get("headers"), dict):
-        masked["headers"] = {k: "****" for k in masked["headers"]}
-    return masked
-
-
 def _spec_body(spec: JobSpec) -> dict[str, Any]:
     body: dict[str, Any] = msgspec.to_builtins(spec)
-    body["sink"] = _mask_sink(spec.sink)
+    body["sink"] = mask_sink(spec.sink)
     if spec.proxy:
         body["proxy"] = mask_proxy(spec.proxy)
     if spec.configuration.proxy:
@@ -85,7 +73,7 @@ def job_list_item(job: JobRecord, workspace_id: str) -> dict[str, Any]:
 
 def job_run_body(job_run: JobRunRecord, counts: dict[str, int], workspace_id: str) -> dict[str, Any]:
     snapshot = dict(job_run.snapshot)
-    snapshot["sink"] = _mask_sink(snapshot.get("sink"))
+    snapshot["sink"] = mask_sink(snapshot.get("sink"))
     if isinstance(snapshot.get("proxy"), dict):
         snapshot["proxy"] = {**snapshot["proxy"], "url": mask_proxy(snapshot["proxy"]["url"])}
     total = sum(counts.values())

@@ -19,6 +19,7 @@ from ..clock import parse_iso
 from ..errors import BadRequest
 from ..messages import AttemptRecord, ProjectVersion, RunRecord
 from ..proxies import check_proxy, mask_proxy
+from ..sinks.config import Sink
 
 T = TypeVar("T")
 
@@ -41,7 +42,7 @@ class RunStartBody(Struct, rename="camel"):
     proxy: str | None = None
     save_trace: bool | None = None
     auth_session: dict[str, Any] | None = None
-    sink: dict[str, Any] | None = None
+    sink: Sink | None = None
 
     def __post_init__(self) -> None:
         check_proxy(self.proxy)

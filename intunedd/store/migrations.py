@@ -118,3 +118,30 @@ def _jobs(db: sqlite_utils.Database) -> None:
         CREATE INDEX runs_job_run ON runs (job_run_id, status);
         """
     )
+
+
+@migrations(name="0003_deliveries")
+def _deliveries(db: sqlite_utils.Database) -> None:
+    db.executescript(
+        """
+        CREATE TABLE deliveries (
+            id TEXT PRIMARY KEY,
+            run_id TEXT NOT NULL,
+            project TEXT NOT NULL,
+            kind TEXT NOT NULL,
+            sink TEXT NOT NULL,
+            status TEXT NOT NULL,
+            attempts INTEGER NOT NULL DEFAULT 0,
+            created_at TEXT NOT NULL,
+            updated_at TEXT NOT NULL,
+            next_attempt_at TEXT NOT NULL,
+            first_attempt_at TEXT,
+            delivered_at TEXT,
+            last_status INTEGER,
+            last_error TEXT
+        );
+        CREATE INDEX deliveries_due ON deliveries (status, next_attempt_at);
+        CREATE INDEX deliveries_run ON deliveries (run_id);
+        ALTER TABLE project_versions ADD COLUMN default_sink TEXT;
+        """
+    )

@@ -12,8 +12,10 @@ from typing import Any
 import msgspec
 import sqlite_utils
 
+from ..ids import new_uuid
 from ..messages import AttemptRecord, Event, ProjectVersion, RunOptions, RunRecord
 from ..policy.run_filters import Condition
+from ..sinks.config import WebhookSink, parse_sink, wants
 
 _json = msgspec.json.Encoder()
 _decode_options = msgspec.json.Decoder(RunOptions)
@@ -77,11 +79,11 @@ def key_is_valid(db: sqlite_utils.Database, key: str) -> bool:
 
 # -- projects -----------------------------------------------------------------------------
 
-_PROJECT_COLUMNS = "project, version, path, apis, api_access, max_concurrent, deployed_at"
+_PROJECT_COLUMNS = "project, version, path, apis, api_access, max_concurrent, deployed_at, default_sink"
 
 
 def _project(row: tuple[Any, ...]) -> ProjectVersion:
-    name, version, path, apis, api_access, max_concurrent, deployed_at = row
+    name, version, path, apis, api_access, max_concurrent, deployed_at, default_sink = row
     return ProjectVersion(
         name=name,
         version=version,
@@ -90,6 +92,7 @@ def _project(row: tuple[Any, ...]) -> ProjectVersion:
         api_access=bool(api_access),
         max_concurrent=max_concurrent,
         deployed_at=deployed_at,
+        default_sink=_loads(default_sink),
     )
 
 
@@ -105,7 +108,7 @@ def record_deploy(tx: Tx, project: ProjectVersion, settings: Any) -> None:
         (project.name, project.version, tx.now),
     )
     tx.execute(
-        "INSERT INTO project_versions VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+        f"INSERT INTO project_versions ({_PROJECT_COLUMNS}, settings) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
         (
             project.name,
             project.version,
@@ -113,8 +116,9 @@ def record_deploy(tx: Tx, project: ProjectVersion, settings: Any) -> None:
             _dumps(project.apis),
             int(project.api_access),
             project.max_concurrent,
-            _dumps(settings),
             project.deployed_at,
+            _dumps(project.default_sink),
+            _dumps(settings),
         ),
     )
     tx.emit("project.deployed", project=project.name, version=project.version, apis=project.apis)
@@ -322,6 +326,7 @@ def finish_run(
         (status, tx.now, _dumps(result), _dumps(extended_payloads), _dumps(error), _dumps(reason), run.id),
     ).rowcount
     if changed:
+        _enqueue_delivery(tx, run, status)
         data: dict[str, Any] = {"api": run.api}
         if error is not None:
             data["error"] = error
@@ -329,6 +334,23 @@ def finish_run(
             data["reason"] = reason
         tx.emit(f"run.{status}", project=run.project, run_id=run.id, **data)
     return bool(changed)
+
+
+def _enqueue_delivery(tx: Tx, run: RunRecord, status: str) -> None:
+    """The sink outbox row, committed with the run's final state: at least once starts here."""
+    if not run.options.sink:
+        return
+    sink = parse_sink(run.options.sink)
+    if not wants(sink, run.api, status):
+        return
+    delivery_id = new_uuid()
+    kind = "webhook" if isinstance(sink, WebhookSink) else "s3"
+    tx.execute(
+        "INSERT INTO deliveries (id, run_id, project, kind, sink, status, created_at, updated_at, next_attempt_at) "
+        "VALUES (?, ?, ?, ?, ?, 'pending', ?, ?, ?)",
+        (delivery_id, run.id, run.project, kind, _dumps(run.options.sink), tx.now, tx.now, tx.now),
+    )
+    tx.emit("delivery.created", project=run.project, run_id=run.id, delivery_id=delivery_id, kind=kind)
 
 
 def interrupt_running_attempts(tx: Tx) -> int:

@@ -5,6 +5,7 @@ from __future__ import annotations
 import time
 from urllib.parse import urlencode
 
+import msgspec
 import trio
 from quart import Blueprint, Response, request
 
@@ -42,7 +43,7 @@ def runs_blueprint(h: Handles) -> Blueprint:
             save_trace=body.save_trace is not False,
             proxy=body.proxy,
             auth_session=body.auth_session,
-            sink=body.sink,
+            sink=msgspec.to_builtins(body.sink) if body.sink else None,
         )
 
     async def submit(project: str) -> RunRecord:

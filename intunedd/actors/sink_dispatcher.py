@@ -1,0 +1,167 @@
+"""The sink dispatcher: delivers finished runs to their sinks, at least once.
+
+Its work list is the ``deliveries`` outbox, written in the same transaction as each run's
+final state, so nothing accepted can be lost: after a crash the rows are still there. It
+wakes when the bus announces a new delivery (or a manual retry), when an attempt ends and
+when the earliest retry falls due, keeps up to ``sinks.concurrency`` deliveries in flight, and records each attempt's
+outcome as ``policy.delivery`` decides (retry with backoff inside the window, or give up).
+A delivery repeated after a crash carries the same idempotency key, so receivers can drop it.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable
+from typing import NoReturn
+
+import httpx
+import msgspec
+import trio
+
+from ..clock import Clock, iso, parse_iso
+from ..config import SinkSettings
+from ..messages import EventFilter
+from ..policy.delivery import after_attempt
+from ..sinks import s3, webhook
+from ..sinks.body import s3_key, sink_body
+from ..sinks.config import S3Sink, WebhookSink, parse_sink
+from ..store import delivery_queries, queries
+from ..store.delivery_queries import Delivery
+from .bus import BusHandle
+from .store import StoreHandle
+
+log = logging.getLogger(__name__)
+WAKE_TYPES = frozenset({"delivery.created", "delivery.retried"})
+_encoder = msgspec.json.Encoder()
+HttpClientFactory = Callable[[], httpx.AsyncClient]
+
+
+def default_http_client(settings: SinkSettings) -> HttpClientFactory:
+    def make() -> httpx.AsyncClient:
+        return httpx.AsyncClient(
+            timeout=httpx.Timeout(settings.webhook_timeout_s),
+            limits=httpx.Limits(max_connections=settings.concurrency, max_keepalive_connections=settings.concurrency),
+            follow_redirects=False,
+        )
+
+    return make
+
+
+class DispatcherStatistics(msgspec.Struct, frozen=True):
+    in_flight: int
+    attempts: int
+
+
+class _Dispatcher:
+    def __init__(
+        self, store: StoreHandle, settings: SinkSettings, clock: Clock, workspace_id: str, client: httpx.AsyncClient
+    ) -> None:
+        self.store = store
+        self.settings = settings
+        self.clock = clock
+        self.workspace_id = workspace_id
+        self.client = client
+        self.in_flight: set[str] = set()
+        self.wake = trio.Event()
+        self.attempts = 0
+
+    def statistics(self) -> DispatcherStatistics:
+        return DispatcherStatistics(in_flight=len(self.in_flight), attempts=self.attempts)
+
+    async def _send(self, delivery: Delivery) -> tuple[int | None, str | None]:
+        run = await self.store.read(queries.get_run, delivery.run_id)
+        if run is None:
+            return 404, "the run no longer exists"
+        body = _encoder.encode(sink_body(run, self.workspace_id))
+        sink = parse_sink(delivery.sink)
+        if isinstance(sink, WebhookSink):
+            return await webhook.post(
+                self.client,
+                sink,
+                body,
+                idempotency_key=f"{run.id}:{delivery.id}",
+                secret=self.settings.signing_secret,
+                timestamp=int(self.clock.now().timestamp()),
+            )
+        assert isinstance(sink, S3Sink)
+        started = await self.store.read(delivery_queries.job_run_started, run.job_run_id) if run.job_run_id else None
+        key = s3_key(sink.prefix, run, started)
+        return await trio.to_thread.run_sync(
+            lambda: s3.put(sink, key, body, timeout_s=self.settings.webhook_timeout_s), abandon_on_cancel=True
+        )
+
+    async def attempt(self, delivery: Delivery) -> None:
+        try:
+            status, error = await self._send(delivery)
+            self.attempts += 1
+            now = self.clock.now()
+            first = parse_iso(delivery.first_attempt_at) if delivery.first_attempt_at else now
+            window = self.settings.webhook_window_s if delivery.kind == "webhook" else self.settings.s3_window_s
+            decision = after_attempt(
+                status,
+                delivery.attempts + 1,
+                first,
+                now,
+                window,
+                first_delay_s=self.settings.first_retry_s,
+                max_delay_s=self.settings.max_retry_s,
+            )
+            if decision.verdict != "delivered":
+                log.info("delivery %s of run %s: %s (%s)", delivery.id, delivery.run_id, status, decision.verdict)
+            await self.store.write(
+                delivery_queries.record_attempt,
+                delivery,
+                decision.verdict,
+                status,
+                error,
+                iso(first),
+                iso(decision.at) if decision.at else None,
+            )
+        finally:
+            self.in_flight.discard(delivery.id)
+            self.wake.set()
+
+    async def next_wake_deadline(self) -> float:
+        if len(self.in_flight) >= self.settings.concurrency:
+            return float("inf")  # full: the next finished attempt wakes us
+        due = await self.store.read(delivery_queries.next_due_at, frozenset(self.in_flight))
+        if due is None:
+            return float("inf")
+        return trio.current_time() + max(0.0, (parse_iso(due) - self.clock.now()).total_seconds())
+
+
+async def _watch_bus(bus: BusHandle, dispatcher: _Dispatcher) -> NoReturn:
+    while True:
+        events = await bus.subscribe(EventFilter(types=WAKE_TYPES))
+        async with events:
+            async for _ in events:
+                dispatcher.wake.set()
+        # The bus dropped us for falling behind; the outbox scan covers what we missed.
+        dispatcher.wake.set()
+
+
+async def run_sink_dispatcher(
+    store: StoreHandle,
+    bus: BusHandle,
+    settings: SinkSettings,
+    workspace_id: str,
+    *,
+    clock: Clock,
+    http_client: HttpClientFactory | None = None,
+    task_status: trio.TaskStatus[_Dispatcher] = trio.TASK_STATUS_IGNORED,
+) -> NoReturn:
+    async with (http_client or default_http_client(settings))() as client, trio.open_nursery() as nursery:
+        dispatcher = _Dispatcher(store, settings, clock, workspace_id, client)
+        nursery.start_soon(_watch_bus, bus, dispatcher)
+        task_status.started(dispatcher)
+        while True:
+            dispatcher.wake = trio.Event()
+            room = settings.concurrency - len(dispatcher.in_flight)
+            busy = frozenset(dispatcher.in_flight)
+            due = await store.read(delivery_queries.due_deliveries, iso(clock.now()), room, busy) if room > 0 else []
+            for delivery in due:
+                dispatcher.in_flight.add(delivery.id)
+                nursery.start_soon(dispatcher.attempt, delivery)
+            with trio.move_on_at(await dispatcher.next_wake_deadline()):
+                await dispatcher.wake.wait()
+    raise AssertionError("unreachable")

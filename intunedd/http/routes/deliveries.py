@@ -1,0 +1,66 @@
+"""Sink deliveries: list, inspect, and retry by hand the ones that exhausted their window."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from quart import Blueprint, Response, request
+
+from ...errors import BadRequest, NotFound
+from ...sinks.config import mask
+from ...store import delivery_queries
+from ...store.delivery_queries import Delivery
+from ..handles import Handles
+from ..responses import json_response
+from ..schemas import query_int
+
+DELIVERIES = "/api/v1/workspace/<workspace_id>/deliveries"
+STATUSES = ("pending", "delivered", "failed")
+
+
+def delivery_body(delivery: Delivery) -> dict[str, Any]:
+    return {
+        "id": delivery.id,
+        "runId": delivery.run_id,
+        "projectName": delivery.project,
+        "kind": delivery.kind,
+        "sink": mask(delivery.sink),
+        "status": delivery.status,
+        "attempts": delivery.attempts,
+        "createdAt": delivery.created_at,
+        "updatedAt": delivery.updated_at,
+        "nextAttemptAt": delivery.next_attempt_at if delivery.status == "pending" else None,
+        "firstAttemptAt": delivery.first_attempt_at,
+        "deliveredAt": delivery.delivered_at,
+        "lastStatus": delivery.last_status,
+        "lastError": delivery.last_error,
+    }
+
+
+def deliveries_blueprint(h: Handles) -> Blueprint:
+    bp = Blueprint("deliveries", __name__)
+
+    @bp.get(DELIVERIES)
+    async def list_deliveries(workspace_id: str) -> Response:
+        status = request.args.get("status")
+        if status is not None and status not in STATUSES:
+            raise BadRequest(f"status must be one of {', '.join(STATUSES)}", details={"field": "status"})
+        limit = query_int("limit", 50, 1, 500)
+        offset = query_int("offset", 0, 0)
+        found, total = await h.store.read(
+            delivery_queries.list_deliveries, status, request.args.get("run"), limit, offset
+        )
+        return json_response({"items": [delivery_body(d) for d in found], "total": total})
+
+    @bp.get(f"{DELIVERIES}/<delivery_id>")
+    async def get(workspace_id: str, delivery_id: str) -> Response:
+        delivery = await h.store.read(delivery_queries.get_delivery, delivery_id)
+        if delivery is None:
+            raise NotFound(f"delivery '{delivery_id}' not found", details={"field": "deliveryId"})
+        return json_response(delivery_body(delivery))
+
+    @bp.post(f"{DELIVERIES}/<delivery_id>/retry")
+    async def retry(workspace_id: str, delivery_id: str) -> Response:
+        return json_response(delivery_body(await h.store.write(delivery_queries.retry_delivery, delivery_id)))
+
+    return bp

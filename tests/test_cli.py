@@ -1100,4 +1100,161 @@ def test_jobruns_results_expired_link(invoke: Callable[..., Result], daemon: Fak
     assert list(Path().iterdir()) == []
 
 
+# --- sinks deliveries ------------------------------------------------------------------------
+
+DELIVERIES = f"/api/v1/workspace/{WS}/deliveries"
+LONG_ERROR = "ConnectError: [Errno 111] Connection refused\nwhile POSTing to http://hooks.test/in"
+
+
+def _delivery(delivery_id: str, status: str, **extra: Any) -> dict[str, Any]:
+    return {
+        "id": delivery_id, "runId": "run1", "projectName": "quotes", "kind": "webhook",
+        "sink": {"type": "webhook", "url": "http://hooks.test/in", "headers": {"Authorization": "****"}},
+        "status": status, "attempts": 0, "createdAt": "2026-01-01T00:00:00Z", "updatedAt": "2026-01-01T00:00:00Z",
+        "nextAttemptAt": None, "firstAttemptAt": None, "deliveredAt": None, "lastStatus": None, "lastError": None,
+        **extra,
+    }  # fmt: skip
+
+
+DELIVERY_ITEMS: dict[str, Any] = {
+    "items": [
+        _delivery("d1", "pending", attempts=2, lastStatus=503, nextAttemptAt="2026-01-01T00:00:09Z",
+                  lastError="HTTP 503"),
+        _delivery("d2", "delivered", runId="run2", kind="s3", attempts=1, lastStatus=200,
+                  deliveredAt="2026-01-01T00:00:05Z", sink={"type": "s3", "bucket": "b"}),
+        _delivery("d3", "failed", attempts=7, lastError=LONG_ERROR),
+    ],
+    "total": 12,
+}  # fmt: skip
+
+
+def test_deliveries_list_defaults_and_table(invoke: Callable[..., Result], daemon: FakeDaemon) -> None:
+    daemon.on("GET", DELIVERIES, reply(200, DELIVERY_ITEMS))
+    result = invoke("sinks", "deliveries", "list")
+    assert result.exit_code == 0, result.output
+    assert daemon.paths() == ["GET /api/v1/info", f"GET {DELIVERIES}"]
+    assert dict(daemon.requests[-1].url.params) == {"limit": "50", "offset": "0"}
+    header, pending, delivered, failed, footer = result.stdout.splitlines()
+    assert [c.strip() for c in header.split("  ") if c.strip()] == [
+        "ID", "RUN", "KIND", "STATUS", "ATTEMPTS", "LAST STATUS", "NEXT / DELIVERED", "LAST ERROR",
+    ]  # fmt: skip
+    assert pending.split() == ["d1", "run1", "webhook", "pending", "2", "503", "2026-01-01T00:00:09Z", "HTTP", "503"]
+    assert delivered.split() == ["d2", "run2", "s3", "delivered", "1", "200", "2026-01-01T00:00:05Z", "-"]
+    assert failed.split()[:7] == ["d3", "run1", "webhook", "failed", "7", "-", "-"]
+    column = header.index("LAST ERROR")
+    shown = failed[column:]
+    assert len(shown) == 40
+    assert shown == "ConnectError: [Errno 111] Connection re…"
+    assert pending.index("2026-01-01T00:00:09Z") == header.index("NEXT / DELIVERED")
+    assert footer == "1-3 of 12"
+
+
+def test_deliveries_list_sends_filters_and_paging(invoke: Callable[..., Result], daemon: FakeDaemon) -> None:
+    daemon.on("GET", DELIVERIES, reply(200, {"items": [], "total": 4}))
+    result = invoke("sinks", "deliveries", "list", "--status", "failed", "--run", "run1", "-l", "2", "-o", "4")
+    assert result.exit_code == 0, result.output
+    assert daemon.requests[-1].url.path == DELIVERIES
+    assert dict(daemon.requests[-1].url.params) == {"status": "failed", "run": "run1", "limit": "2", "offset": "4"}
+    assert result.stdout == "no deliveries (total 4)\n"
+
+
+def test_deliveries_list_footer_counts_from_the_offset(invoke: Callable[..., Result], daemon: FakeDaemon) -> None:
+    daemon.on("GET", DELIVERIES, reply(200, {"items": DELIVERY_ITEMS["items"][:1], "total": 12}))
+    result = invoke("sinks", "deliveries", "list", "--limit", "1", "--offset", "10")
+    assert result.exit_code == 0, result.output
+    assert result.stdout.splitlines()[-1] == "11-11 of 12"
+
+
+def test_deliveries_list_json_is_the_raw_response(invoke: Callable[..., Result], daemon: FakeDaemon) -> None:
+    daemon.on("GET", DELIVERIES, reply(200, DELIVERY_ITEMS))
+    for args in (["--json", "sinks", "deliveries", "list"], ["sinks", "deliveries", "list", "--json"]):
+        result = invoke(*args)
+        assert result.exit_code == 0, result.output
+        assert json.loads(result.stdout) == DELIVERY_ITEMS
+
+
+def test_deliveries_list_rejects_an_unknown_status(invoke: Callable[..., Result], daemon: FakeDaemon) -> None:
+    result = invoke("sinks", "deliveries", "list", "--status", "lost")
+    assert result.exit_code == 2
+    assert "'lost' is not one of 'pending', 'delivered', 'failed'" in result.stderr
+    assert daemon.requests == []
+
+
+def test_deliveries_list_reports_the_daemons_error(invoke: Callable[..., Result], daemon: FakeDaemon) -> None:
+    daemon.on("GET", DELIVERIES, api_error(400, "bad-request", "limit must be at most 500"))
+    result = invoke("sinks", "deliveries", "list", "-l", "501")
+    assert result.exit_code == 1
+    assert result.stderr == "error: limit must be at most 500 (bad-request)\n"
+
+
+def test_deliveries_get_block_and_json(invoke: Callable[..., Result], daemon: FakeDaemon) -> None:
+    delivery = DELIVERY_ITEMS["items"][2]
+    daemon.on("GET", f"{DELIVERIES}/d3", reply(200, delivery))
+    result = invoke("sinks", "deliveries", "get", "d3")
+    assert result.exit_code == 0, result.output
+    assert daemon.paths()[-1] == f"GET {DELIVERIES}/d3"
+    lines = result.stdout.splitlines()
+    assert "id:             d3" in lines
+    assert "status:         failed" in lines
+    assert "nextAttemptAt:  -" in lines
+    at = lines.index("sink:")
+    assert lines[at + 1 : at + 7] == [
+        "  {",
+        '    "type": "webhook",',
+        '    "url": "http://hooks.test/in",',
+        '    "headers": {',
+        '      "Authorization": "****"',
+        "    }",
+    ]
+    error_at = lines.index("lastError:      ConnectError: [Errno 111] Connection refused")
+    assert lines[error_at + 1] == "                while POSTing to http://hooks.test/in"
+    result = invoke("sinks", "deliveries", "get", "d3", "--json")
+    assert json.loads(result.stdout) == delivery
+
+
+def test_deliveries_get_unknown(invoke: Callable[..., Result], daemon: FakeDaemon) -> None:
+    daemon.on("GET", f"{DELIVERIES}/nope", api_error(404, "not-found", "delivery 'nope' not found"))
+    result = invoke("sinks", "deliveries", "get", "nope")
+    assert result.exit_code == 1
+    assert result.stderr == "error: delivery 'nope' not found (not-found)\n"
+    assert result.stdout == ""
+
+
+def test_deliveries_retry_posts_and_shows_the_pending_delivery(
+    invoke: Callable[..., Result], daemon: FakeDaemon
+) -> None:
+    retried = _delivery("d3", "pending", attempts=7, nextAttemptAt="2026-01-02T00:00:00Z", lastError="HTTP 503")
+    daemon.on("POST", f"{DELIVERIES}/d3/retry", reply(200, retried))
+    result = invoke("sinks", "deliveries", "retry", "d3")
+    assert result.exit_code == 0, result.output
+    assert daemon.paths() == ["GET /api/v1/info", f"POST {DELIVERIES}/d3/retry"]
+    assert daemon.requests[-1].headers["x-api-key"] == "k1"
+    lines = result.stdout.splitlines()
+    assert "status:         pending" in lines
+    assert "nextAttemptAt:  2026-01-02T00:00:00Z" in lines
+    result = invoke("--workspace", WS, "sinks", "deliveries", "retry", "d3", "--json")
+    assert json.loads(result.stdout) == retried
+    assert daemon.paths()[-1] == f"POST {DELIVERIES}/d3/retry"
+
+
+@pytest.mark.parametrize(
+    ("status", "code", "message"),
+    [(409, "conflict", "delivery 'd2' was already delivered"), (404, "not-found", "delivery 'd2' not found")],
+)
+def test_deliveries_retry_errors(
+    invoke: Callable[..., Result], daemon: FakeDaemon, status: int, code: str, message: str
+) -> None:
+    daemon.on("POST", f"{DELIVERIES}/d2/retry", api_error(status, code, message))
+    result = invoke("sinks", "deliveries", "retry", "d2")
+    assert result.exit_code == 1
+    assert result.stderr == f"error: {message} ({code})\n"
+    assert result.stdout == ""
+
+
+def test_deliveries_ids_are_quoted_into_the_path(invoke: Callable[..., Result], daemon: FakeDaemon) -> None:
+    result = invoke("sinks", "deliveries", "get", "a/b")
+    assert result.exit_code == 1
+    assert daemon.requests[-1].url.raw_path.decode() == f"{DELIVERIES}/a%2Fb"
+
+
 # --- helpers ---------------------------------------------------------------------------------

@@ -20,7 +20,7 @@ import trio
 
 from ..clock import Clock, iso, parse_iso
 from ..config import SinkSettings
-from ..messages import EventFilter
+from ..messages import Event, EventFilter
 from ..policy.delivery import after_attempt
 from ..sinks import s3, webhook
 from ..sinks.body import s3_key, sink_body
@@ -130,14 +130,16 @@ class _Dispatcher:
         return trio.current_time() + max(0.0, (parse_iso(due) - self.clock.now()).total_seconds())
 
 
-async def _watch_bus(bus: BusHandle, dispatcher: _Dispatcher) -> NoReturn:
+async def _watch_bus(
+    bus: BusHandle, events: trio.MemoryReceiveChannel[Event], dispatcher: _Dispatcher
+) -> NoReturn:
     while True:
-        events = await bus.subscribe(EventFilter(types=WAKE_TYPES))
         async with events:
             async for _ in events:
                 dispatcher.wake.set()
         # The bus dropped us for falling behind; the outbox scan covers what we missed.
         dispatcher.wake.set()
+        events = await bus.subscribe(EventFilter(types=WAKE_TYPES))
 
 
 async def run_sink_dispatcher(
@@ -152,7 +154,9 @@ async def run_sink_dispatcher(
 ) -> NoReturn:
     async with (http_client or default_http_client(settings))() as client, trio.open_nursery() as nursery:
         dispatcher = _Dispatcher(store, settings, clock, workspace_id, client)
-        nursery.start_soon(_watch_bus, bus, dispatcher)
+        # Subscribed before the first outbox scan, so no delivery falls between the two.
+        events = await bus.subscribe(EventFilter(types=WAKE_TYPES))
+        nursery.start_soon(_watch_bus, bus, events, dispatcher)
         task_status.started(dispatcher)
         while True:
             dispatcher.wake = trio.Event()

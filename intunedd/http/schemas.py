@@ -19,7 +19,7 @@ from ..clock import parse_iso
 from ..errors import BadRequest
 from ..messages import AttemptRecord, ProjectVersion, RunRecord
 from ..proxies import check_proxy, mask_proxy
-from ..sinks.config import Sink
+from ..sinks.config import Sink, mask
 
 T = TypeVar("T")
 
@@ -186,6 +186,7 @@ def run_detail(
             "requestTimeout": run.options.request_timeout_s,
             "saveTrace": run.options.save_trace,
             "proxy": mask_proxy(run.options.proxy),
+            "sink": mask(run.options.sink),
         },
         "attempts": [attempt_item(a, links(a)) for a in attempts],
     }

@@ -283,6 +283,8 @@ def test_s3_objects_are_written_and_read_back(sink_daemon: Daemon, s3_server: st
     run_id = _run(sink_daemon, "echo", sink)
     delivery = _wait_delivery(sink_daemon, run_id, "delivered")
     assert delivery["sink"]["secretAccessKey"] == "****"
+    assert sink_daemon.detail("sinks", run_id)["configuration"]["sink"]["secretAccessKey"] == "****"
+    assert "super-secret" not in sink_daemon.log_tail()
     keys = [o["Key"] for o in s3.list_objects_v2(Bucket="results")["Contents"]]
     key = next(k for k in keys if k.endswith(f"_{run_id}.json"))
     assert key.startswith("intunedd/sinks/runs/")

@@ -305,3 +305,31 @@ def test_bad_sinks_are_refused_with_the_field(sink_daemon: Daemon) -> None:
             )
         assert response.status_code == 400
         assert response.json()["details"]["field"] == field_
+
+
+async def test_delivery_events_are_streamed(sink_daemon: Daemon, receiver: Receiver) -> None:
+    import trio
+    from trio_websocket import open_websocket_url
+
+    url = sink_daemon.url.replace("http", "ws") + (
+        f"/api/v1/workspace/{sink_daemon.workspace}/events?project=sinks&type=delivery.created"
+        "&type=delivery.attempted&type=delivery.delivered&type=delivery.failed"
+    )
+    sink = {"type": "webhook", "url": f"{receiver.url}/fail-1"}
+    with trio.fail_after(30):
+        async with open_websocket_url(url, extra_headers=[("x-api-key", sink_daemon.key)]) as ws:
+            run_id = await trio.to_thread.run_sync(
+                lambda: sink_daemon.start_run("sinks", {"api": "echo", "parameters": {}, "sink": sink})
+            )
+            events: list[dict[str, Any]] = []
+            while not events or events[-1]["type"] != "delivery.delivered":
+                events.append(json.loads(await ws.get_message()))
+    mine = [e for e in events if e["run_id"] == run_id]
+    assert [e["type"] for e in mine] == [
+        "delivery.created",
+        "delivery.attempted",
+        "delivery.attempted",
+        "delivery.delivered",
+    ]
+    assert [e["data"]["status"] for e in mine if e["type"] == "delivery.attempted"] == [500, 200]
+    assert all("secret" not in json.dumps(e).lower() for e in mine)

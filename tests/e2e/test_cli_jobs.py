@@ -3,9 +3,7 @@
 from __future__ import annotations
 
 import json
-import os
 import subprocess
-import sys
 import time
 from collections.abc import Callable
 from pathlib import Path
@@ -27,19 +25,9 @@ Cli = Callable[..., subprocess.CompletedProcess[str]]
 @pytest.fixture
 def cli(daemon: Daemon, tmp_path: Path) -> Cli:
     daemon.deploy(PROJECT, APIS)
-    env = {**os.environ, "INTUNEDD_URL": daemon.url, "INTUNEDD_API_KEY": daemon.key}
-    env.pop("INTUNEDD_PROJECT", None)
 
     def run(*args: str, input: str | None = None) -> subprocess.CompletedProcess[str]:
-        return subprocess.run(
-            [sys.executable, "-m", "intunedd", *args, "-p", PROJECT],
-            env=env,
-            cwd=tmp_path,
-            capture_output=True,
-            text=True,
-            input=input,
-            timeout=120,
-        )
+        return daemon.cli(*args, "-p", PROJECT, cwd=tmp_path, input=input)
 
     return run
 

@@ -3,19 +3,15 @@
 from __future__ import annotations
 
 import json
-import os
 import subprocess
-import sys
-import threading
 import time
-from collections.abc import Callable, Iterator
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
 import pytest
 
-from .conftest import DaemonFactory
+from .conftest import DaemonFactory, Receiver
 
 pytestmark = pytest.mark.e2e
 
@@ -24,42 +20,6 @@ APIS = {"api/echo.py": "async def automation(page, params, **kwargs):\n    retur
 DELIVERY_TIMEOUT_S = 30.0
 
 Cli = Callable[..., subprocess.CompletedProcess[str]]
-
-
-class Receiver:
-    """A webhook endpoint answering 503 until ``open`` is set, then 200."""
-
-    def __init__(self) -> None:
-        self.open = threading.Event()
-        self.answers: list[int] = []
-        self.lock = threading.Lock()
-        self.url = ""
-
-
-@pytest.fixture
-def receiver() -> Iterator[Receiver]:
-    state = Receiver()
-
-    class Handler(BaseHTTPRequestHandler):
-        def do_POST(self) -> None:  # noqa: N802 - http.server's naming
-            self.rfile.read(int(self.headers.get("Content-Length") or 0))
-            status = 200 if state.open.is_set() else 503
-            with state.lock:
-                state.answers.append(status)
-            self.send_response(status)
-            self.send_header("Content-Length", "0")
-            self.end_headers()
-
-        def log_message(self, *args: Any) -> None:
-            pass
-
-    server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-    server.daemon_threads = True
-    threading.Thread(target=server.serve_forever, daemon=True).start()
-    state.url = f"http://127.0.0.1:{server.server_address[1]}/hook"
-    yield state
-    server.shutdown()
-    server.server_close()
 
 
 def _json(result: subprocess.CompletedProcess[str]) -> Any:
@@ -84,23 +44,14 @@ def test_cli_lists_retries_and_shows_a_delivery(
     daemon_factory: DaemonFactory, receiver: Receiver, tmp_path: Path
 ) -> None:
     daemon = daemon_factory(sinks__first_retry_s=0.2, sinks__max_retry_s=0.4, sinks__webhook_window_s=2.0)
-    env = {**os.environ, "INTUNEDD_URL": daemon.url, "INTUNEDD_API_KEY": daemon.key}
-    for name in ("INTUNEDD_PROJECT", "INTUNEDD_WORKSPACE"):
-        env.pop(name, None)
+    hook = f"{receiver.url}/toggle"  # 503 until the receiver is opened, then 200
 
     def cli(*args: str) -> subprocess.CompletedProcess[str]:
-        return subprocess.run(
-            [sys.executable, "-m", "intunedd", *args],
-            env=env,
-            cwd=tmp_path,
-            capture_output=True,
-            text=True,
-            timeout=120,
-        )
+        return daemon.cli(*args, cwd=tmp_path)
 
     daemon.deploy(PROJECT, APIS)
     run_id = daemon.start_run(
-        PROJECT, {"api": "echo", "parameters": {"n": 1}, "sink": {"type": "webhook", "url": receiver.url}}
+        PROJECT, {"api": "echo", "parameters": {"n": 1}, "sink": {"type": "webhook", "url": hook}}
     )
     assert daemon.wait_for(PROJECT, run_id)["status"] == "completed"
 
@@ -124,8 +75,7 @@ def test_cli_lists_retries_and_shows_a_delivery(
     delivered = _wait_delivery(cli, run_id, "delivered")
     assert (delivered["id"], delivered["lastStatus"]) == (delivery_id, 200)
     assert delivered["deliveredAt"]
-    with receiver.lock:
-        assert receiver.answers[-1] == 200
+    assert receiver.answer_log("/toggle")[-1] == 200
 
     shown = cli("sinks", "deliveries", "get", delivery_id)
     assert shown.returncode == 0, shown.stderr
@@ -135,7 +85,7 @@ def test_cli_lists_retries_and_shows_a_delivery(
     assert "lastStatus:     200" in lines
     at = lines.index("sink:")
     assert lines[at + 1] == "  {"
-    assert f'"url": "{receiver.url}"' in (line.strip().rstrip(",") for line in lines[at + 1 :])
+    assert f'"url": "{hook}"' in (line.strip().rstrip(",") for line in lines[at + 1 :])
     assert _json(cli("sinks", "deliveries", "get", delivery_id, "--json"))["status"] == "delivered"
 
     again = cli("sinks", "deliveries", "retry", delivery_id)

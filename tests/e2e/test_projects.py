@@ -3,9 +3,7 @@
 from __future__ import annotations
 
 import json
-import os
 import subprocess
-import sys
 from pathlib import Path
 
 import pytest
@@ -55,17 +53,8 @@ def test_projects_are_listed_with_their_apis(daemon: Daemon) -> None:
 
 
 def test_cli_deploys_the_example_and_runs_it(daemon: Daemon, site: str, tmp_path: Path) -> None:
-    env = {**os.environ, "INTUNEDD_URL": daemon.url, "INTUNEDD_API_KEY": daemon.key}
-
     def cli(*args: str) -> subprocess.CompletedProcess[str]:
-        return subprocess.run(
-            [sys.executable, "-m", "intunedd", *args],
-            env=env,
-            cwd=tmp_path,
-            capture_output=True,
-            text=True,
-            timeout=120,
-        )
+        return daemon.cli(*args, cwd=tmp_path)
 
     deployed = cli("--json", "projects", "deploy", str(ROOT / "examples" / "quotes"))
     assert deployed.returncode == 0, deployed.stderr

@@ -8,17 +8,14 @@ import json
 import socket
 import subprocess
 import sys
-import threading
 import time
 from collections.abc import Iterator
-from dataclasses import dataclass, field
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 
 import boto3
 import pytest
 
-from .conftest import Daemon, DaemonFactory, free_port
+from .conftest import Daemon, DaemonFactory, Receiver, free_port
 
 pytestmark = pytest.mark.e2e
 
@@ -34,70 +31,6 @@ FAST_RETRIES = {
     "sinks__webhook_timeout_s": 1.0,
     "sinks__signing_secret": SECRET,
 }
-
-
-@dataclass
-class Receiver:
-    """Behaviour per path: ``ok``, ``fail-N`` (500 N times, then 200), ``reject`` (400), ``hang``,
-    ``toggle`` (503 until ``open`` is set), ``dup`` (keeps the body but answers 500 once)."""
-
-    url: str = ""
-    requests: list[dict[str, Any]] = field(default_factory=list)
-    counts: dict[str, int] = field(default_factory=dict)
-    open: threading.Event = field(default_factory=threading.Event)
-    lock: threading.Lock = field(default_factory=threading.Lock)
-
-    def at(self, path: str) -> list[dict[str, Any]]:
-        with self.lock:
-            return [r for r in self.requests if r["path"] == path]
-
-    def wait_for(self, path: str, n: int, timeout: float = 20) -> list[dict[str, Any]]:
-        deadline = time.monotonic() + timeout
-        while len(found := self.at(path)) < n:
-            assert time.monotonic() < deadline, f"{path}: {len(found)} of {n} requests arrived"
-            time.sleep(0.02)
-        return found
-
-    def answer(self, path: str) -> int:
-        with self.lock:
-            seen = self.counts[path] = self.counts.get(path, 0) + 1
-        kind = path.strip("/").split("/")[0]
-        if kind.startswith("fail-"):
-            return 500 if seen <= int(kind.removeprefix("fail-")) else 200
-        if kind == "hang":
-            time.sleep(3)
-            return 200
-        if kind == "toggle":
-            return 200 if self.open.is_set() else 503
-        if kind == "dup":
-            return 500 if seen == 1 else 200
-        return {"ok": 200, "reject": 400}[kind]
-
-
-@pytest.fixture
-def receiver() -> Iterator[Receiver]:
-    state = Receiver()
-
-    class Handler(BaseHTTPRequestHandler):
-        def do_POST(self) -> None:  # noqa: N802
-            body = self.rfile.read(int(self.headers["Content-Length"]))
-            with state.lock:
-                state.requests.append({"path": self.path, "headers": dict(self.headers), "body": body})
-            status = state.answer(self.path)
-            self.send_response(status)
-            self.send_header("Content-Length", "0")
-            self.end_headers()
-
-        def log_message(self, *args: Any) -> None:
-            pass
-
-    server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-    server.daemon_threads = True
-    threading.Thread(target=server.serve_forever, daemon=True).start()
-    state.url = f"http://127.0.0.1:{server.server_address[1]}"
-    yield state
-    server.shutdown()
-    server.server_close()
 
 
 @pytest.fixture(scope="module")

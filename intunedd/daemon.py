@@ -139,4 +139,6 @@ def serve(settings: Settings) -> None:
         format="%(asctime)s %(levelname)s %(name)s: %(message)s",
         stream=sys.stderr,
     )
+    # httpx logs every request at INFO: one line per sink delivery would flood the journal.
+    logging.getLogger("httpx").setLevel(max(logging.WARNING, logging.getLogger().level))
     trio.run(run_daemon, settings)

@@ -106,12 +106,12 @@ async def run_browser_pool(
             stats.last_spawn_error = None
             return worker
 
-    async def slot(task_status: trio.TaskStatus[None] = trio.TASK_STATUS_IGNORED) -> NoReturn:
+    async def slot(reaper: trio.Nursery, task_status: trio.TaskStatus[None] = trio.TASK_STATUS_IGNORED) -> NoReturn:
         returned_send, returned_receive = trio.open_memory_channel[Verdict](1)
         worker = await spawn()
         task_status.started()
         while True:
-            await _serve_worker(worker, idle_send, returned_send, returned_receive)
+            await _serve_worker(worker, idle_send, returned_send, returned_receive, reaper)
             worker = await spawn()
 
     async def _serve_worker(
@@ -119,7 +119,10 @@ async def run_browser_pool(
         idle: trio.MemorySendChannel[Lease],
         returned_send: trio.MemorySendChannel[Verdict],
         returned_receive: trio.MemoryReceiveChannel[Verdict],
+        reaper: trio.Nursery,
     ) -> None:
+        """Lend the worker out until it must go. It is stopped in ``reaper``, beside the slot,
+        so the replacement launches at once instead of after the old browser has shut down."""
         attempts = 0
         try:
             while True:
@@ -128,7 +131,7 @@ async def run_browser_pool(
                 attempts += 1
                 if not verdict.reusable:
                     stats.killed += 1
-                    await worker.kill(verdict.reason)
+                    reaper.start_soon(worker.kill, verdict.reason)
                     return
                 # psutil walks /proc for the browser's children: off the event loop.
                 too_big = (
@@ -137,7 +140,7 @@ async def run_browser_pool(
                 )
                 if attempts >= recycle_after_attempts or too_big:
                     stats.recycled += 1
-                    await worker.close()
+                    reaper.start_soon(worker.close)
                     return
         except BaseException:
             await worker.kill("daemon stopping")
@@ -148,7 +151,7 @@ async def run_browser_pool(
         # each slot has a live worker.
         async with trio.open_nursery() as starting:
             for _ in range(size):
-                starting.start_soon(nursery.start, slot)
+                starting.start_soon(nursery.start, slot, nursery)
         task_status.started(PoolHandle(idle_receive, stats))
         await trio.sleep_forever()
     raise AssertionError("unreachable")

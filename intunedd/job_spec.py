@@ -39,6 +39,7 @@ class JobConfiguration(Struct, rename="camel", omit_defaults=True):
     request_timeout: Seconds | None = None
     max_runs: Annotated[int, Meta(ge=1)] | None = None
     proxy: str | None = None
+    save_trace: bool | None = None  # ours: items keep a Playwright trace unless this is false
     # Intuned's 2024 fields, accepted and ignored for compatibility.
     run_mode: str | None = None
 
@@ -166,7 +167,7 @@ def item_options(spec: JobSpec, item: PayloadItem, *, default_attempts: int, def
     return RunOptions(
         max_attempts=attempts or default_attempts,
         request_timeout_s=item.request_timeout or config.request_timeout or default_timeout,
-        save_trace=True,
+        save_trace=config.save_trace is not False,
         proxy=config.proxy or spec.proxy,
         auth_session=msgspec.to_builtins(spec.auth_session) if spec.auth_session else None,
         sink=spec.sink,

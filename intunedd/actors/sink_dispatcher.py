@@ -130,9 +130,7 @@ class _Dispatcher:
         return trio.current_time() + max(0.0, (parse_iso(due) - self.clock.now()).total_seconds())
 
 
-async def _watch_bus(
-    bus: BusHandle, events: trio.MemoryReceiveChannel[Event], dispatcher: _Dispatcher
-) -> NoReturn:
+async def _watch_bus(bus: BusHandle, events: trio.MemoryReceiveChannel[Event], dispatcher: _Dispatcher) -> NoReturn:
     while True:
         async with events:
             async for _ in events:

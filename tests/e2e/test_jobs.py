@@ -276,3 +276,15 @@ def test_deleting_a_job_terminates_its_active_job_run(client: IntunedClient, pro
         client.projects.jobs.get(project_name=project, job_id="short-lived")
     assert getattr(gone.value, "status_code", None) == 404
     assert job_run_id
+
+
+def test_items_skip_traces_when_the_job_says_so(client: IntunedClient, daemon: Daemon, project: str) -> None:
+    body = {"id": "untraced", "payload": [{"apiName": "echo", "parameters": {}}], "configuration": {"saveTrace": False}}
+    client.projects.jobs.create(project_name=project, body=body)
+    job_run_id = client.projects.jobs.trigger(project_name=project, job_id="untraced").job_run_id
+    assert _wait_job_run(client, project, "untraced", job_run_id).status == "COMPLETED"
+    with daemon.client() as c:
+        (run,) = c.get(daemon.path(project, "/runs"), params={"filter": f"job_run_id={job_run_id}"}).json()["items"]
+    attempt = daemon.detail(project, run["id"])["attempts"][0]
+    assert attempt["hasTrace"] is False
+    assert attempt["hasLog"] is True

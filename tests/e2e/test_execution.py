@@ -186,11 +186,18 @@ def test_remote_browser_over_cdp(daemon_factory: DaemonFactory, cdp_browser: str
     daemon.stop()
 
 
+def _alive(pid: int) -> bool:
+    try:
+        return psutil.Process(pid).status() != psutil.STATUS_ZOMBIE
+    except psutil.NoSuchProcess:  # it may exit between any two looks
+        return False
+
+
 def _gone(pids: list[int], timeout: float = 15) -> bool:
     """True once none of ``pids`` is a live (non-zombie) process; bounded by ``timeout``."""
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
-        alive = [p for p in pids if psutil.pid_exists(p) and psutil.Process(p).status() != psutil.STATUS_ZOMBIE]
+        alive = [p for p in pids if _alive(p)]
         if not alive:
             return True
         time.sleep(0.05)

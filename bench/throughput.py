@@ -50,16 +50,13 @@ import psutil
 import trio
 from trio_websocket import open_websocket_url
 
-CHROMIUM = "/usr/lib/chromium/chromium-headless-shell"
-CHROMIUM_ARGS = [
-    "--no-sandbox",
-    "--disable-gpu",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--disable-sync",
-    "--no-first-run",
-    "--disable-dev-shm-usage",
-]
+from intunedd.workers.browser import find_browser
+from intunedd.workers.child import CHROMIUM_ARGS as WORKER_CHROMIUM_ARGS
+
+# The baseline launches the very browser, with the very flags, the daemon's workers use:
+# a ratio is only fair while both sides run the same Chromium the same way.
+CHROMIUM = find_browser("auto", True) or "/usr/lib/chromium/chromium-headless-shell"
+CHROMIUM_ARGS = list(WORKER_CHROMIUM_ARGS)
 INTUNEDD = [sys.executable, "-m", "intunedd"]
 DAEMON_START_TIMEOUT_S = 90.0
 DAEMON_STOP_TIMEOUT_S = 30.0

@@ -191,13 +191,24 @@ def list_job_runs(
     return [_job_run(row) for row in rows], int(total)
 
 
-def job_run_counts(db: sqlite_utils.Database, job_run_id: str) -> dict[str, int]:
-    counts = {"pending": 0, "running": 0, "completed": 0, "failed": 0, "canceled": 0}
+def job_runs_counts(db: sqlite_utils.Database, job_run_ids: list[str]) -> dict[str, dict[str, int]]:
+    """Each JobRun's runs by state (pending, running, completed, failed, canceled), in one query."""
     names = {"pending": "pending", "started": "running", "completed": "completed", "failed": "failed"}
-    rows = db.conn.execute("SELECT status, COUNT(*) FROM runs WHERE job_run_id=? GROUP BY status", (job_run_id,))
-    for status, count in rows.fetchall():
-        counts[names.get(status, "canceled")] += count
+    counts = {i: {"pending": 0, "running": 0, "completed": 0, "failed": 0, "canceled": 0} for i in job_run_ids}
+    if not job_run_ids:
+        return counts
+    rows = db.conn.execute(
+        f"SELECT job_run_id, status, COUNT(*) FROM runs WHERE job_run_id IN ({', '.join('?' * len(job_run_ids))}) "
+        "GROUP BY job_run_id, status",
+        job_run_ids,
+    )
+    for job_run_id, status, count in rows.fetchall():
+        counts[job_run_id][names.get(status, "canceled")] += count
     return counts
+
+
+def job_run_counts(db: sqlite_utils.Database, job_run_id: str) -> dict[str, int]:
+    return job_runs_counts(db, [job_run_id])[job_run_id]
 
 
 def job_run_results(db: sqlite_utils.Database, job_run_id: str) -> list[RunRecord]:

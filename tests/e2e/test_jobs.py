@@ -144,6 +144,9 @@ def test_one_active_job_run_at_a_time(client: IntunedClient, project: str) -> No
     assert skipped.status == "CANCELED"
     assert skipped.reason.type == "another-job-run-active"
     assert _wait_job_run(client, project, "single", first).status == "COMPLETED"
+    listed = client.projects.jobs.runs.list(project_name=project, job_id="single")
+    counts = {jr.id: (jr.payloads, jr.successful_runs, jr.status) for jr in listed.job_runs}
+    assert counts == {first: (1, 1, "COMPLETED"), second: (0, 0, "CANCELED")}
 
 
 def test_pause_cancels_running_items_and_resume_continues(client: IntunedClient, daemon: Daemon, project: str) -> None:

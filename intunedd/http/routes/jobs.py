@@ -84,9 +84,8 @@ def jobs_blueprint(h: Handles) -> Blueprint:
         number = query_int("pageNumber", 1, 1)
         sort_by = request.args.get("sortBy", "")
         job_runs, total = await h.store.read(job_queries.list_job_runs, project, job_id, size, number, sort_by)
-        bodies = [
-            job_run_body(jr, await h.store.read(job_queries.job_run_counts, jr.id), h.workspace_id) for jr in job_runs
-        ]
+        counts = await h.store.read(job_queries.job_runs_counts, [jr.id for jr in job_runs])
+        bodies = [job_run_body(jr, counts[jr.id], h.workspace_id) for jr in job_runs]
         return json_response({"jobRuns": bodies, "totalCount": total})
 
     @bp.get(f"{JOBS}/<job_id>/runs/<job_run_id>")

@@ -1,7 +1,7 @@
 #!/usr/bin/env python
 """JobRun orchestration overhead and scheduler precision of intunedd.
 
-    python bench/jobrun.py [--items 2000] [--concurrency 4] [--firings 100] [--json out.json]
+    python -m bench.jobrun [--items 2000] [--concurrency 4] [--firings 100] [--json out.json]
 
 1. JobRun: a project whose only API returns its parameters; a job with ``--items`` payload
    items (``maxConcurrentRequests`` = pool size = ``--concurrency``, one attempt each) is
@@ -16,7 +16,7 @@
    belongs to) is the lateness, also measured at the subscriber (arrival time − slot). After
    ``--firings`` firings the job is paused; skipped or doubled slots are counted.
 
-Reuses ``throughput.py``'s daemon, CPU and report helpers. Prints a markdown table (and writes
+Uses ``bench/common.py``'s daemon, CPU and report helpers. Prints a markdown table (and writes
 it, with the raw figures, to ``--json``). See README.md.
 """
 
@@ -25,14 +25,9 @@ from __future__ import annotations
 import argparse
 import json
 import math
-import shutil
-import signal
-import subprocess
 import sys
-import tempfile
 import time
 from dataclasses import dataclass, field
-from pathlib import Path
 from typing import Any
 
 import httpx
@@ -40,74 +35,42 @@ import psutil
 import trio
 from trio_websocket import open_websocket_url
 
-sys.path.insert(0, str(Path(__file__).resolve().parent))
-from throughput import (  # noqa: E402 - bench/ is not a package
-    CHROMIUM,
+from bench.common import (
     CPU,
     ECHO_API,
+    MIB,
     CpuUse,
-    Daemon,
+    Report,
+    RssSampler,
+    Session,
+    call,
+    cpu_data,
+    cpu_seconds,
+    epoch,
+    events_url,
+    fmt_ms,
     log,
     machine_info,
+    machine_table,
+    other_cpu_warning,
+    parser,
+    run,
+    runqueue_waits,
+    source_revision,
+    start_daemon,
     summarize,
+    vm_hwm,
 )
-
-from intunedd.clock import parse_iso  # noqa: E402
+from intunedd.harness import DaemonProcess
 
 PROJECT = "jobbench"
 API = "noop"
 ACTIVE = ("PENDING", "PAUSING", "PAUSED", "RESUMING")  # a JobRun in any other status has ended
-RSS_INTERVAL_S = 0.1
-MIB = 1024 * 1024
 LONG_GAP_S = 1.0
 
 
 # --------------------------------------------------------------------------------------------
-# Small helpers (throughput.py has none for these)
-
-
-def events_url(d: Daemon, project: str, types: list[str]) -> str:
-    query = "".join(f"&type={t}" for t in types)
-    return f"ws://127.0.0.1:{d.port}/api/v1/workspace/{d.workspace}/events?project={project}{query}&apiKey={d.key}"
-
-
-async def call(client: httpx.AsyncClient, method: str, path: str, body: Any = None) -> Any:
-    r = await client.request(method, path, json=body)
-    if r.status_code not in (200, 201):
-        raise RuntimeError(f"{method} {path}: {r.status_code} {r.text[:500]}")
-    return r.json() if r.content else None
-
-
-def epoch(text: str) -> float:
-    return parse_iso(text).timestamp()
-
-
-def chromium_version() -> str:
-    try:
-        out = subprocess.run([CHROMIUM, "--version"], capture_output=True, text=True, timeout=20).stdout
-        return out.split()[-1] if out.split() else "?"
-    except (OSError, subprocess.SubprocessError):
-        return "?"
-
-
-def source_revision() -> str:
-    """The git commit of the checkout being measured, with ``-dirty`` if it has local changes."""
-    try:
-        out = subprocess.run(
-            ["git", "describe", "--always", "--dirty"],
-            cwd=Path(__file__).resolve().parent,
-            capture_output=True,
-            text=True,
-            timeout=20,
-        )
-        return out.stdout.strip() or "?"
-    except (OSError, subprocess.SubprocessError):
-        return "?"
-
-
-def cpu_seconds(proc: psutil.Process) -> float:
-    t = proc.cpu_times()
-    return t.user + t.system
+# Helpers
 
 
 def tree_memory(daemon_pid: int) -> dict[str, Any]:
@@ -128,28 +91,6 @@ def tree_memory(daemon_pid: int) -> dict[str, Any]:
         out[f"{kind}_rss"] += mem.rss
         out[f"{kind}_pss"] += getattr(mem, "pss", 0)
     return out
-
-
-def runqueue_waits(pid: int) -> dict[int, float]:
-    """Per thread of the process: seconds spent runnable but waiting for a CPU (schedstat)."""
-    waits: dict[int, float] = {}
-    for task in Path(f"/proc/{pid}/task").glob("*"):
-        try:
-            waits[int(task.name)] = int((task / "schedstat").read_text().split()[1]) / 1e9
-        except (OSError, ValueError, IndexError):
-            continue
-    return waits
-
-
-def vm_hwm(pid: int) -> int | None:
-    """The kernel's peak RSS of the process since it started (VmHWM), in bytes."""
-    try:
-        for line in Path(f"/proc/{pid}/status").read_text().splitlines():
-            if line.startswith("VmHWM:"):
-                return int(line.split()[1]) * 1024
-    except OSError:
-        pass
-    return None
 
 
 async def wait_pool_idle(client: httpx.AsyncClient, timeout_s: float = 60.0) -> dict[str, Any]:
@@ -284,18 +225,7 @@ class JobRunStatuses:
         return self.ended[job_run_id]
 
 
-async def sample_rss(proc: psutil.Process, out: JobRunResult) -> None:
-    while True:
-        try:
-            rss = proc.memory_info().rss
-        except psutil.Error:
-            return
-        out.rss_peak = max(out.rss_peak, rss)
-        out.rss_samples += 1
-        await trio.sleep(RSS_INTERVAL_S)
-
-
-async def list_job_runs_runs(client: httpx.AsyncClient, d: Daemon, job_run_id: str) -> list[dict[str, Any]]:
+async def list_job_runs_runs(client: httpx.AsyncClient, d: DaemonProcess, job_run_id: str) -> list[dict[str, Any]]:
     runs: dict[str, dict[str, Any]] = {}
     offset, total = 0, None
     while total is None or offset < total:
@@ -312,23 +242,24 @@ async def list_job_runs_runs(client: httpx.AsyncClient, d: Daemon, job_run_id: s
 
 
 async def trigger_and_wait(
-    d: Daemon, client: httpx.AsyncClient, job_id: str, timeout_s: float, out: JobRunResult | None = None
+    d: DaemonProcess, client: httpx.AsyncClient, job_id: str, timeout_s: float, out: JobRunResult | None = None
 ) -> tuple[str, float, float, dict[str, Any]]:
     """Trigger the job, wait for its JobRun's terminal status event; with ``out``, measure the
     daemon (CPU, RSS every 100 ms, machine CPU use) meanwhile."""
     statuses = JobRunStatuses()
-    proc = psutil.Process(d.process.pid)  # type: ignore[union-attr]
+    assert d.process is not None
+    proc = psutil.Process(d.process.pid)
+    rss = RssSampler(d)
     with trio.fail_after(timeout_s):
         async with open_websocket_url(events_url(d, PROJECT, ["jobrun.status"])) as ws, trio.open_nursery() as nursery:
             nursery.start_soon(statuses.read, ws)
             # The subscription exists once the handshake is done: the completion cannot be missed.
             if out is not None:
                 out.rss_before = proc.memory_info().rss
-                out.rss_peak = out.rss_before
                 cpu_before = cpu_seconds(proc)
                 waits_before = runqueue_waits(proc.pid)
                 cpu_start = CPU.snapshot()
-                nursery.start_soon(sample_rss, proc, out)
+                rss.start()
             t0 = time.perf_counter()
             job_run_id = (await call(client, "POST", d.path(PROJECT, f"/jobs/{job_id}/trigger")))["jobRunId"]
             t_trigger = time.perf_counter()
@@ -339,12 +270,14 @@ async def trigger_and_wait(
                 out.daemon_wait_s = sum(w - waits_before.get(tid, 0.0) for tid, w in waits.items())
                 out.cpu = CPU.since(cpu_start)
                 out.rss_end = proc.memory_info().rss
-                out.rss_peak = max(out.rss_peak, out.rss_end)
+                rss.finish()
+                out.rss_peak = max(out.rss_before, rss.peak, out.rss_end)
+                out.rss_samples = rss.samples
             nursery.cancel_scope.cancel()
     return job_run_id, t_end - t0, t_trigger - t0, data
 
 
-async def jobrun_phase(d: Daemon, args: argparse.Namespace) -> JobRunResult:
+async def jobrun_phase(d: DaemonProcess, args: argparse.Namespace) -> JobRunResult:
     c = args.concurrency
     out = JobRunResult(args.items, c)
     async with d.async_client() as client:
@@ -365,8 +298,9 @@ async def jobrun_phase(d: Daemon, args: argparse.Namespace) -> JobRunResult:
         out.job_run_id, out.wall_s, out.trigger_s, _ = await trigger_and_wait(
             d, client, "bench", args.phase_timeout, out
         )
-        out.hwm = vm_hwm(d.process.pid)  # type: ignore[union-attr]
-        out.tree = tree_memory(d.process.pid)  # type: ignore[union-attr]
+        assert d.process is not None
+        out.hwm = vm_hwm(d.process.pid)
+        out.tree = tree_memory(d.process.pid)
         log(f"  {out.wall_s:.2f}s, {out.items / out.wall_s:.1f} items/s")
 
         with trio.fail_after(120):
@@ -423,7 +357,7 @@ class SchedulerResult:
     cpu: CpuUse | None = None
 
 
-async def scheduler_phase(d: Daemon, args: argparse.Namespace) -> SchedulerResult:
+async def scheduler_phase(d: DaemonProcess, args: argparse.Namespace) -> SchedulerResult:
     out = SchedulerResult(args.firings)
     job_id = "tick"
     got_enough = trio.Event()
@@ -480,12 +414,6 @@ async def scheduler_phase(d: Daemon, args: argparse.Namespace) -> SchedulerResul
 # Report
 
 
-def fmt_ms(s: dict[str, float]) -> str:
-    if not s.get("n"):
-        return "n/a"
-    return f"p50 {s['p50_ms']:.1f} ms · p99 {s['p99_ms']:.1f} ms · max {s['max_ms']:.1f} ms"
-
-
 def mib(n: int | None) -> str:
     return "?" if n is None else f"{n / MIB:.0f} MiB"
 
@@ -501,7 +429,7 @@ def report(
         ("Wall time (POST trigger → COMPLETED event)", f"{j.wall_s:.2f} s"),
         ("Throughput", f"{j.per_s:.1f} items/s"),
         ("Summed run time (Σ runDuration)", f"{j.summed_s:.2f} s"),
-        ("↳ per item", fmt_ms(run) + (f" · mean {run['mean_ms']:.1f} ms" if run.get("n") else "")),
+        ("↳ per item", fmt_ms(run, "max") + (f" · mean {run['mean_ms']:.1f} ms" if run.get("n") else "")),
         (f"**Orchestration overhead per item** ((wall × {c} − Σ) / items)", f"**{j.overhead_ms:.1f} ms**"),
         (
             f"↳ in stretches ≥ {LONG_GAP_S:g} s with a slot free (worker recycling, ramp-up, tail) / in short gaps",
@@ -538,8 +466,8 @@ def report(
                 "Scheduler: firings, skipped / doubled slots",
                 f"{len(s.slots)}, {s.skipped} skipped / {s.doubled} doubled",
             ),
-            ("**Lateness at commit** (jobrun.created `at` − slot)", f"**{fmt_ms(server)}**"),
-            ("Lateness at the subscriber (event arrival − slot)", fmt_ms(client)),
+            ("**Lateness at commit** (jobrun.created `at` − slot)", f"**{fmt_ms(server, 'max')}**"),
+            ("Lateness at the subscriber (event arrival − slot)", fmt_ms(client, "max")),
             ("CPU busy / other procs during the scheduler phase", str(s.cpu) if s.cpu else ""),
         ]
     lines = [
@@ -549,17 +477,7 @@ def report(
         "|---|---|",
         *[f"| {a} | {b} |" for a, b in rows],
         "",
-        "| Machine | |",
-        "|---|---|",
-        f"| CPU | {machine['cpu']} |",
-        f"| Cores | {machine['cores']} |",
-        f"| RAM | {machine['ram_gib']} GiB |",
-        f"| OS | {machine['os']} |",
-        f"| Python | {machine['python']} |",
-        f"| Playwright | {machine['playwright']} |",
-        f"| Chromium | {machine['chromium']} (headless shell) |",
-        f"| intunedd | {machine['intunedd']} ({machine.get('revision', '?')}) |",
-        "",
+        *machine_table(machine),
         f"- JobRun {j.job_run_id}: {j.status}; {j.failed} failed, {j.not_completed} listed runs not completed, "
         f"{j.multi_attempt} with more than one attempt; server-side wall (created_at → end_time) "
         f"{j.server_wall_s:.2f} s",
@@ -582,15 +500,11 @@ def report(
         if s.events_total != s.job_runs_total:
             lines.append("- WARNING: the websocket and the JobRun list disagree on the number of firings")
     for phase, use in (("the JobRun", j.cpu), ("the scheduler phase", s.cpu if s else None)):
-        if use and use.other_pct > 5:
-            lines.append(
-                f"- WARNING: other processes used {use.other_pct:.0f}% of the CPU during {phase}; "
-                "the figures are disturbed"
-            )
+        warning = other_cpu_warning([use], phase)
+        lines += [warning] if warning else []
     markdown = "\n".join(lines)
 
     data: dict[str, Any] = {
-        "markdown": markdown,
         "settings": {"items": args.items, "concurrency": c, "firings": args.firings},
         "machine": machine,
         "jobrun": {
@@ -615,7 +529,7 @@ def report(
             "items_per_s": j.per_s,
             "daemon_cpu_s": j.daemon_cpu_s,
             "daemon_runqueue_wait_s": j.daemon_wait_s,
-            "cpu": {"busy_pct": j.cpu.busy_pct, "other_pct": j.cpu.other_pct} if j.cpu else None,
+            "cpu": cpu_data(j.cpu),
             "daemon_rss": {
                 "before": j.rss_before,
                 "peak": j.rss_peak,
@@ -639,7 +553,7 @@ def report(
             "statuses": s.statuses,
             "events_total": s.events_total,
             "job_runs_total": s.job_runs_total,
-            "cpu": {"busy_pct": s.cpu.busy_pct, "other_pct": s.cpu.other_pct} if s.cpu else None,
+            "cpu": cpu_data(s.cpu),
             "slots": s.slots,
             "lateness_commit_ms": s.server_ms,
             "lateness_subscriber_ms": s.client_ms,
@@ -652,73 +566,36 @@ def report(
 
 
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
-    p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    p = parser(__doc__, phase_timeout=240.0)
     p.add_argument("--items", type=int, default=2000, help="payload items of the measured JobRun")
     p.add_argument("--concurrency", type=int, default=4, help="pool size = project and job maxConcurrentRequests")
     p.add_argument("--firings", type=int, default=100, help="scheduler firings to collect (one per second)")
-    p.add_argument("--phase-timeout", type=float, default=240.0, help="bound on the measured JobRun (s)")
-    p.add_argument("--json", dest="json_path", help="also write the figures here")
-    p.add_argument("--keep-state", action="store_true", help="keep the daemon's state dir (printed)")
     args = p.parse_args(argv)
     if args.items < 1 or args.concurrency < 1 or args.firings < 0:
         p.error("--items and --concurrency must be positive, --firings not negative")
     return args
 
 
-def stop_daemon(daemon: Daemon) -> None:
-    """Daemon.stop (SIGTERM, then SIGKILL), then kill whatever of its process tree outlived it."""
-    tree: list[psutil.Process] = []
-    if daemon.process is not None and daemon.process.poll() is None:
-        try:
-            tree = psutil.Process(daemon.process.pid).children(recursive=True)
-        except psutil.Error:
-            pass
-    daemon.stop()
-    for p in tree:
-        try:
-            p.kill()
-        except psutil.Error:
-            pass
-    psutil.wait_procs(tree, timeout=5)
-
-
-async def phases(daemon: Daemon, args: argparse.Namespace) -> tuple[JobRunResult, SchedulerResult | None]:
+async def phases(daemon: DaemonProcess, args: argparse.Namespace) -> tuple[JobRunResult, SchedulerResult | None]:
     j = await jobrun_phase(daemon, args)
     s = await scheduler_phase(daemon, args) if args.firings > 0 else None
     return j, s
 
 
+def measure(session: Session, args: argparse.Namespace) -> Report:
+    revision = source_revision()  # before the run: the code that was started
+    daemon = session.daemon(args.concurrency)
+    log(f"daemon: starting (pool {args.concurrency}) in {daemon.state_dir}; source {revision}")
+    start_daemon(daemon)
+    daemon.deploy(PROJECT, {f"api/{API}.py": ECHO_API}, {"replication": {"maxConcurrentRequests": args.concurrency}})
+    j, s = trio.run(phases, daemon, args)
+    markdown, data = report(args, machine_info(revision), j, s)
+    return Report(markdown, data, failed=not j.ok or (s is not None and bool(s.skipped or s.doubled)))
+
+
 def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
-    if not Path(CHROMIUM).exists():
-        print(f"error: {CHROMIUM} not found (apt-get install chromium-headless-shell)", file=sys.stderr)
-        return 2
-    signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))  # SIGTERM must still stop the daemon
-    state = Path(tempfile.mkdtemp(prefix="intunedd-jobbench-"))
-    daemon = Daemon(state, args.concurrency)
-    try:
-        revision = source_revision()  # before the run: the code that was started
-        log(f"daemon: starting (pool {args.concurrency}) in {state}; source {revision}")
-        daemon.start()
-        daemon.deploy(PROJECT, {f"api/{API}.py": ECHO_API}, max_concurrent=args.concurrency)
-        j, s = trio.run(phases, daemon, args)
-        machine = {**machine_info(chromium_version()), "revision": revision}
-        markdown, data = report(args, machine, j, s)
-        print(markdown)
-        if args.json_path:
-            Path(args.json_path).write_text(json.dumps(data, indent=2) + "\n")
-        bad = not j.ok or (s is not None and (s.skipped or s.doubled))
-        return 1 if bad else 0
-    except BaseException:
-        if daemon.log_path.exists():
-            print(f"--- daemon log tail ---\n{daemon.log_tail()}", file=sys.stderr)
-        raise
-    finally:
-        stop_daemon(daemon)
-        if args.keep_state:
-            log(f"state kept in {state}")
-        else:
-            shutil.rmtree(state, ignore_errors=True)
+    return run(args, "intunedd-jobbench-", lambda session: measure(session, args))
 
 
 if __name__ == "__main__":

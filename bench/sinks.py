@@ -1,7 +1,7 @@
 #!/usr/bin/env python
 """Sink delivery: the dispatcher's throughput on a full outbox, and end-to-end webhook latency.
 
-    python bench/sinks.py [--deliveries 5000] [--concurrency 16] [--latency-runs 100] [--json out.json]
+    python -m bench.sinks [--deliveries 5000] [--concurrency 16] [--latency-runs 100] [--json out.json]
 
 1. Dispatcher throughput. The daemon is started once (its migrations create the database), a
    project whose ``api/echo.py`` returns its parameters is deployed, and ONE real run with a
@@ -20,8 +20,8 @@
 
 The receiver is a minimal HTTP/1.1 server on asyncio in a thread of this process; its capacity
 is measured first, with a load from another process, and its thread's CPU time during phase 1
-is reported, so it can be seen not to be the bottleneck. Reuses
-``throughput.py``'s and ``jobrun.py``'s helpers. Prints a markdown table (and writes it, with
+is reported, so it can be seen not to be the bottleneck (``bench/receiver.py``). Uses
+``bench/common.py``'s daemon, CPU and report helpers. Prints a markdown table (and writes it, with
 the raw figures, to ``--json``). See README.md.
 """
 
@@ -31,12 +31,8 @@ import argparse
 import asyncio
 import json
 import multiprocessing
-import os
-import shutil
-import signal
 import sqlite3
 import sys
-import tempfile
 import threading
 import time
 from dataclasses import dataclass, field
@@ -49,36 +45,41 @@ import psutil
 import trio
 from trio_websocket import open_websocket_url
 
-sys.path.insert(0, str(Path(__file__).resolve().parent))
-from jobrun import (  # noqa: E402 - bench/ is not a package
+from bench.common import (
+    CPU,
+    ECHO_API,
+    MIB,
+    CpuUse,
+    Report,
+    RssSampler,
+    Session,
     call,
-    chromium_version,
+    cpu_data,
     cpu_seconds,
     epoch,
     events_url,
-    runqueue_waits,
-    source_revision,
-    stop_daemon,
-    vm_hwm,
-)
-from throughput import (  # noqa: E402
-    CHROMIUM,
-    CPU,
-    ECHO_API,
-    CpuUse,
-    Daemon,
+    fmt_ms,
     log,
     machine_info,
+    machine_table,
+    other_cpu_warning,
+    parser,
+    run,
+    runqueue_waits,
+    source_revision,
+    start_daemon,
+    stop_daemon,
     summarize,
+    vm_hwm,
+    wait_until,
 )
-
-from intunedd.clock import iso  # noqa: E402
-from intunedd.ids import nanoid, new_uuid  # noqa: E402
+from bench.receiver import RESPONSE, Receiver
+from intunedd.clock import iso
+from intunedd.harness import DaemonProcess
+from intunedd.ids import nanoid, new_uuid
 
 PROJECT = "sinkbench"
 API = "echo"
-MIB = 1024 * 1024
-RSS_INTERVAL_S = 0.1
 HEALTH_POLL_S = 0.01
 # Copied from migrations 0001 (runs, without the autoincrement seq) and 0003 (deliveries).
 RUN_COLUMNS = (
@@ -89,144 +90,10 @@ DELIVERY_COLUMNS = (
     "id, run_id, project, kind, sink, status, attempts, created_at, updated_at, next_attempt_at, "
     "first_attempt_at, delivered_at, last_status, last_error"
 )
-RESPONSE = b"HTTP/1.1 200 OK\r\nContent-Type: text/plain\r\nContent-Length: 2\r\n\r\nok"
 
 
 # --------------------------------------------------------------------------------------------
-# The webhook receiver
-
-
-class _ReceiverProtocol(asyncio.Protocol):
-    """HTTP/1.1 with keep-alive and Content-Length bodies: all httpx sends for a webhook."""
-
-    def __init__(self, receiver: Receiver) -> None:
-        self.receiver = receiver
-        self.buffer = bytearray()
-        self.transport: asyncio.Transport | None = None
-
-    def connection_made(self, transport: asyncio.BaseTransport) -> None:
-        self.transport = transport  # type: ignore[assignment]
-        self.receiver.connections += 1
-
-    def data_received(self, data: bytes) -> None:
-        self.buffer += data
-        while True:
-            end = self.buffer.find(b"\r\n\r\n")
-            if end < 0:
-                return
-            lines = bytes(self.buffer[:end]).split(b"\r\n")
-            headers: dict[bytes, bytes] = {}
-            for line in lines[1:]:
-                name, _, value = line.partition(b":")
-                headers[name.strip().lower()] = value.strip()
-            if b"chunked" in headers.get(b"transfer-encoding", b""):
-                self.receiver.problem("chunked request body (not handled by the receiver)")
-                assert self.transport is not None
-                self.transport.close()
-                return
-            length = int(headers.get(b"content-length", b"0"))
-            if len(self.buffer) < end + 4 + length:
-                return
-            body = bytes(self.buffer[end + 4 : end + 4 + length])
-            del self.buffer[: end + 4 + length]
-            self.receiver.handle(headers, body)
-            assert self.transport is not None
-            self.transport.write(RESPONSE)
-
-
-class Receiver:
-    """Counts webhook POSTs by ``Idempotency-Key``; runs its own asyncio loop in a thread."""
-
-    def __init__(self) -> None:
-        self._loop = asyncio.new_event_loop()
-        self._thread = threading.Thread(target=self._serve, name="receiver", daemon=True)
-        self._ready = threading.Event()
-        self._server: asyncio.Server | None = None
-        self.port = 0
-        self.thread_id = 0
-        self.connections = 0
-        self.reset()
-
-    def reset(self, expected: set[str] | None = None, keep_bodies: bool = False) -> None:
-        self.requests = 0
-        self.duplicates = 0
-        self.mismatched = 0  # body's apiInfo.runId differs from the key's run id
-        self.problems: list[str] = []
-        self.arrivals: dict[str, tuple[float, float]] = {}  # key -> (perf_counter, wall clock)
-        self.by_run: dict[str, tuple[float, float]] = {}
-        self.bodies: dict[str, bytes] = {}
-        self.keep_bodies = keep_bodies
-        self.expected = expected or set()
-        self.expected_seen = 0
-        self.all_seen = threading.Event()
-        if not self.expected:
-            self.all_seen.set()
-
-    def problem(self, text: str) -> None:
-        if len(self.problems) < 5:
-            self.problems.append(text)
-
-    def handle(self, headers: dict[bytes, bytes], body: bytes) -> None:
-        now, wall = time.perf_counter(), time.time()
-        self.requests += 1
-        raw = headers.get(b"idempotency-key")
-        if raw is None:
-            self.problem("a request without Idempotency-Key")
-            return
-        key = raw.decode()
-        if key in self.arrivals:
-            self.duplicates += 1
-            return
-        self.arrivals[key] = (now, wall)
-        run_id = key.split(":", 1)[0]
-        self.by_run[run_id] = (now, wall)
-        if self.keep_bodies:
-            self.bodies[run_id] = body
-        if body[:1] == b"{":  # the load test's bodies are not sink bodies
-            try:
-                if json.loads(body)["apiInfo"]["runId"] != run_id:
-                    self.mismatched += 1
-            except (ValueError, KeyError, TypeError):
-                self.mismatched += 1
-        if key in self.expected:
-            self.expected_seen += 1
-            if self.expected_seen == len(self.expected):
-                self.all_seen.set()
-
-    def _serve(self) -> None:
-        asyncio.set_event_loop(self._loop)
-        self.thread_id = threading.get_native_id()
-        self._server = self._loop.run_until_complete(
-            self._loop.create_server(lambda: _ReceiverProtocol(self), "127.0.0.1", 0, backlog=1024)
-        )
-        self.port = self._server.sockets[0].getsockname()[1]
-        self._ready.set()
-        self._loop.run_forever()
-        self._server.close()
-        self._loop.run_until_complete(self._server.wait_closed())
-        self._loop.close()
-
-    def __enter__(self) -> Receiver:
-        self._thread.start()
-        if not self._ready.wait(10):
-            raise RuntimeError("receiver did not start")
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        if self._loop.is_running():
-            self._loop.call_soon_threadsafe(self._loop.stop)
-        self._thread.join(10)
-
-    @property
-    def url(self) -> str:
-        return f"http://127.0.0.1:{self.port}/hook"
-
-    def cpu_seconds(self) -> float:
-        """CPU time of the receiver's thread so far."""
-        for t in psutil.Process().threads():
-            if t.id == self.thread_id:
-                return float(t.user_time + t.system_time)
-        return 0.0
+# The receiver's capacity
 
 
 def _load(port: int, requests: int, connections: int, result: Any) -> None:
@@ -276,35 +143,7 @@ def receiver_capacity(receiver: Receiver, requests: int, connections: int) -> fl
 
 
 # --------------------------------------------------------------------------------------------
-# Watching the daemon from threads (phase 1 blocks in Daemon.start, which polls every 100 ms)
-
-
-class RssSampler(threading.Thread):
-    def __init__(self, daemon: Daemon) -> None:
-        super().__init__(name="rss", daemon=True)
-        self.d = daemon
-        self.stop_event = threading.Event()
-        self.peak = 0
-        self.samples = 0
-        self.last = 0
-
-    def run(self) -> None:
-        while self.d.process is None and not self.stop_event.wait(0.01):
-            pass
-        if self.d.process is None:
-            return
-        try:
-            proc = psutil.Process(self.d.process.pid)
-        except psutil.Error:
-            return
-        while not self.stop_event.is_set():
-            try:
-                self.last = proc.memory_info().rss
-            except psutil.Error:
-                return
-            self.peak = max(self.peak, self.last)
-            self.samples += 1
-            self.stop_event.wait(RSS_INTERVAL_S)
+# Watching the daemon from threads (phase 1 blocks in start_daemon until the pool is warm)
 
 
 @dataclass
@@ -322,7 +161,7 @@ class HealthMark:
 
 
 class HealthPoller(threading.Thread):
-    def __init__(self, daemon: Daemon, receiver: Receiver, timeout_s: float) -> None:
+    def __init__(self, daemon: DaemonProcess, receiver: Receiver, timeout_s: float) -> None:
         super().__init__(name="health", daemon=True)
         self.d, self.receiver, self.timeout_s = daemon, receiver, timeout_s
         self.mark: HealthMark | None = None
@@ -369,15 +208,7 @@ def webhook_sink(receiver: Receiver) -> dict[str, Any]:
     return {"type": "webhook", "url": receiver.url}
 
 
-async def wait_for(predicate: Any, timeout_s: float, what: str, interval_s: float = 0.002) -> None:
-    with trio.move_on_after(timeout_s):
-        while not predicate():
-            await trio.sleep(interval_s)
-        return
-    raise RuntimeError(f"timed out after {timeout_s:g}s waiting for {what}")
-
-
-async def delivery_totals(client: httpx.AsyncClient, d: Daemon) -> dict[str, int]:
+async def delivery_totals(client: httpx.AsyncClient, d: DaemonProcess) -> dict[str, int]:
     out = {}
     for status in ("delivered", "pending", "failed"):
         page = await call(client, "GET", f"/api/v1/workspace/{d.workspace}/deliveries?status={status}&limit=1")
@@ -385,7 +216,7 @@ async def delivery_totals(client: httpx.AsyncClient, d: Daemon) -> dict[str, int
     return out
 
 
-async def real_run(d: Daemon, receiver: Receiver) -> dict[str, Any]:
+async def real_run(d: DaemonProcess, receiver: Receiver) -> dict[str, Any]:
     """One run through the real path; returns its id and how its delivery went."""
     receiver.reset(keep_bodies=True)
     params = {"probe": "real-run", "n": 1}
@@ -402,7 +233,7 @@ async def real_run(d: Daemon, receiver: Receiver) -> dict[str, Any]:
                     break
             if event["type"] != "run.completed":
                 raise RuntimeError(f"the real run ended {event}")
-            await wait_for(lambda: run_id in receiver.by_run, 30, "the real run's webhook")
+            await wait_until(lambda: run_id in receiver.by_run, 30, "the real run's webhook")
             sent = json.loads(receiver.bodies[run_id])
             result = sent["apiInfo"]["result"]
             if result.get("status") != "completed" or result.get("result") != params:
@@ -517,7 +348,7 @@ class Throughput:
         return self.totals.get("delivered") == self.deliveries + 1 and self.totals.get("pending") == 0
 
 
-def dispatcher_phase(d: Daemon, receiver: Receiver, args: argparse.Namespace, real_run_id: str) -> Throughput:
+def dispatcher_phase(d: DaemonProcess, receiver: Receiver, args: argparse.Namespace, real_run_id: str) -> Throughput:
     out = Throughput(args.deliveries, args.concurrency)
     log(f"seed: {args.deliveries} completed runs + pending webhook deliveries into {d.state_dir / 'intunedd.db'}")
     keys, out.seed_s = seed_outbox(d.state_dir / "intunedd.db", real_run_id, args.deliveries)
@@ -529,7 +360,7 @@ def dispatcher_phase(d: Daemon, receiver: Receiver, args: argparse.Namespace, re
     rss.start()
     health.start()
     try:
-        d.start()  # returns once the pool is idle; the poller notes when /health first answered
+        start_daemon(d)  # returns once the pool is warm; the poller notes when /health first answered
         if not health.done.wait(30) or health.mark is None:
             raise RuntimeError("the health poller saw no OK")
         mark = health.mark
@@ -548,8 +379,7 @@ def dispatcher_phase(d: Daemon, receiver: Receiver, args: argparse.Namespace, re
         out.rss_end = proc.memory_info().rss
         out.hwm = vm_hwm(proc.pid)
     finally:
-        rss.stop_event.set()
-        rss.join(5)
+        rss.finish()
     seen = [receiver.arrivals[k][0] for k in keys]
     out.elapsed_s = max(seen) - mark.t
     out.span_s = max(seen) - min(seen)
@@ -598,7 +428,7 @@ class LatencyResult:
     cpu: CpuUse | None = None
 
 
-async def latency_phase(d: Daemon, receiver: Receiver, args: argparse.Namespace) -> LatencyResult:
+async def latency_phase(d: DaemonProcess, receiver: Receiver, args: argparse.Namespace) -> LatencyResult:
     out = LatencyResult(args.latency_runs)
     receiver.reset(keep_bodies=False)
     events: dict[str, tuple[float, dict[str, Any]]] = {}
@@ -625,12 +455,12 @@ async def latency_phase(d: Daemon, receiver: Receiver, args: argparse.Namespace)
                 body = {"api": API, "parameters": {"k": k}, "saveTrace": False, "sink": webhook_sink(receiver)}
                 t_post = time.perf_counter()
                 run_id = (await call(client, "POST", d.path(PROJECT, "/run/start"), body))["runId"]
-                await wait_for(lambda r=run_id: r in events, 60, f"run {run_id}'s terminal event")
+                await wait_until(lambda r=run_id: r in events, 60, f"run {run_id}'s terminal event")
                 t_event, event = events[run_id]
                 if event["type"] != "run.completed":
                     out.failed += k >= warm
                     continue
-                await wait_for(lambda r=run_id: r in receiver.by_run, 30, f"run {run_id}'s webhook")
+                await wait_until(lambda r=run_id: r in receiver.by_run, 30, f"run {run_id}'s webhook")
                 t_recv, wall_recv = receiver.by_run[run_id]
                 if k >= warm:
                     out.from_at_ms.append((wall_recv - epoch(event["at"])) * 1000)
@@ -645,12 +475,6 @@ async def latency_phase(d: Daemon, receiver: Receiver, args: argparse.Namespace)
 
 # --------------------------------------------------------------------------------------------
 # Report
-
-
-def fmt_ms(s: dict[str, float]) -> str:
-    if not s.get("n"):
-        return "n/a"
-    return f"p50 {s['p50_ms']:.1f} ms · p99 {s['p99_ms']:.1f} ms · mean {s['mean_ms']:.1f} ms"
 
 
 def report(
@@ -758,16 +582,7 @@ def report(
         "|---|---:|---:|---|---:|",
         *[f"| {a} | {b} | {e} | {r} | {u} |" for a, b, e, r, u in rows],
         "",
-        "| Machine | |",
-        "|---|---|",
-        f"| CPU | {machine['cpu']} |",
-        f"| Cores | {machine['cores']} |",
-        f"| RAM | {machine['ram_gib']} GiB |",
-        f"| OS | {machine['os']} |",
-        f"| Python | {machine['python']} |",
-        f"| Chromium | {machine['chromium']} (headless shell) |",
-        f"| intunedd | {machine['intunedd']} ({machine['revision']}) |",
-        "",
+        *machine_table(machine),
         f"- seeding: {n} runs + deliveries inserted in one transaction in {t.seed_s:.2f}s, with the daemon stopped",
         f"- daemon restart: process start → /health OK {t.launch_to_health_s:.2f}s (pool of {args.pool} browser "
         f"starts first); {t.before_health} seeded deliveries arrived before /health answered and are left out of "
@@ -784,21 +599,12 @@ def report(
         "`at` has millisecond resolution (truncated), so the `at` figures are up to 1 ms high",
     ]
     lines += [f"- problem: {p}" for p in t.problems]
-    others = [u.other_pct for u in (capacity_cpu, t.cpu, lat.cpu) if u is not None]
-    if others and max(others) > 5:
-        lines.append(
-            f"- WARNING: other processes used up to {max(others):.0f}% of the CPU during a measured phase; "
-            "the figures are disturbed"
-        )
-    else:
-        lines.append(f"- other processes used at most {max(others, default=0):.0f}% of the CPU: undisturbed")
+    uses = [capacity_cpu, t.cpu, lat.cpu]
+    others = max((u.other_pct for u in uses if u is not None), default=0)
+    warning = other_cpu_warning(uses, "a measured phase")
+    lines.append(warning or f"- other processes used at most {others:.0f}% of the CPU: undisturbed")
     markdown = "\n".join(lines)
-
-    def cpu_data(use: CpuUse | None) -> dict[str, float] | None:
-        return {"busy_pct": use.busy_pct, "other_pct": use.other_pct} if use else None
-
     data = {
-        "markdown": markdown,
         "settings": {
             "deliveries": n,
             "concurrency": t.concurrency,
@@ -853,72 +659,53 @@ def report(
 
 
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
-    p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    p = parser(__doc__, phase_timeout=180.0)
     p.add_argument("--deliveries", type=int, default=5000, help="seeded pending webhook deliveries")
     p.add_argument("--concurrency", type=int, default=16, help="[sinks] concurrency of the daemon")
     p.add_argument("--latency-runs", type=int, default=100, help="sequential real runs for the latency")
     p.add_argument("--latency-gap-ms", type=float, default=20.0, help="idle gap before each latency run")
     p.add_argument("--pool", type=int, default=1, help="browser pool size (only the real runs use it)")
     p.add_argument("--capacity-requests", type=int, default=20000, help="requests of the receiver's load test")
-    p.add_argument("--phase-timeout", type=float, default=180.0, help="bound on each measured phase (s)")
-    p.add_argument("--json", dest="json_path", help="also write the figures here")
-    p.add_argument("--keep-state", action="store_true", help="keep the daemon's state dir (printed)")
     args = p.parse_args(argv)
     if args.deliveries < 1 or args.concurrency < 1 or args.latency_runs < 1 or args.pool < 1:
         p.error("--deliveries, --concurrency, --latency-runs and --pool must be positive")
     return args
 
 
+def measure(session: Session, args: argparse.Namespace) -> Report:
+    # The receiver is on the loopback, which sinks refuse unless allowed.
+    sinks = {"concurrency": args.concurrency, "allow_networks": ["127.0.0.0/8"]}
+    daemon = session.daemon(args.pool, sinks=sinks)
+    with Receiver() as receiver:
+        revision = source_revision()
+        log(f"receiver on {receiver.url}; capacity check, {args.capacity_requests} requests")
+        cpu_start = CPU.snapshot()
+        capacity = receiver_capacity(receiver, args.capacity_requests, args.concurrency)
+        capacity_cpu = CPU.since(cpu_start)
+        log(f"  {capacity:.0f} req/s (CPU busy/other {capacity_cpu})")
+
+        log(f"daemon: starting (pool {args.pool}) in {daemon.state_dir}; source {revision}")
+        start_daemon(daemon)
+        daemon.deploy(PROJECT, {f"api/{API}.py": ECHO_API}, {"replication": {"maxConcurrentRequests": args.pool}})
+        real = trio.run(real_run, daemon, receiver)
+        log(f"real run {real['run_id']}: delivered, {real['latency_ms']:.1f} ms after its run.completed `at`")
+        log("daemon: stopping (SIGTERM)")
+        stop_daemon(daemon)
+        daemon.process = None  # the samplers of the dispatcher phase wait for the next one
+
+        t = dispatcher_phase(daemon, receiver, args, real["run_id"])
+        log(f"latency: {args.latency_runs} sequential real runs with a webhook sink")
+        lat = trio.run(latency_phase, daemon, receiver, args)
+        s = summarize(lat.from_at_ms)
+        log(f"  p50 {s['p50_ms']:.1f} ms, p99 {s['p99_ms']:.1f} ms (CPU busy/other {lat.cpu})")
+    markdown, data = report(args, machine_info(revision), capacity, capacity_cpu, real, t, lat)
+    bad = not t.ok or bool(t.mismatched) or bool(lat.failed) or len(lat.from_at_ms) != args.latency_runs
+    return Report(markdown, data, failed=bad)
+
+
 def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
-    if not Path(CHROMIUM).exists():
-        print(f"error: {CHROMIUM} not found (apt-get install chromium-headless-shell)", file=sys.stderr)
-        return 2
-    signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))  # SIGTERM must still stop the daemon
-    # Daemon writes its own config file; the sinks setting goes through the environment.
-    os.environ["INTUNEDD_SINKS_CONCURRENCY"] = str(args.concurrency)
-    state = Path(tempfile.mkdtemp(prefix="intunedd-sinkbench-"))
-    daemon = Daemon(state, args.pool)
-    try:
-        with Receiver() as receiver:
-            revision = source_revision()
-            log(f"receiver on {receiver.url}; capacity check, {args.capacity_requests} requests")
-            cpu_start = CPU.snapshot()
-            capacity = receiver_capacity(receiver, args.capacity_requests, args.concurrency)
-            capacity_cpu = CPU.since(cpu_start)
-            log(f"  {capacity:.0f} req/s (CPU busy/other {capacity_cpu})")
-
-            log(f"daemon: starting (pool {args.pool}) in {state}; source {revision}")
-            daemon.start()
-            daemon.deploy(PROJECT, {f"api/{API}.py": ECHO_API}, max_concurrent=args.pool)
-            real = trio.run(real_run, daemon, receiver)
-            log(f"real run {real['run_id']}: delivered, {real['latency_ms']:.1f} ms after its run.completed `at`")
-            log("daemon: stopping (SIGTERM)")
-            stop_daemon(daemon)
-            daemon.process = None
-
-            t = dispatcher_phase(daemon, receiver, args, real["run_id"])
-            log(f"latency: {args.latency_runs} sequential real runs with a webhook sink")
-            lat = trio.run(latency_phase, daemon, receiver, args)
-            s = summarize(lat.from_at_ms)
-            log(f"  p50 {s['p50_ms']:.1f} ms, p99 {s['p99_ms']:.1f} ms (CPU busy/other {lat.cpu})")
-        machine = {**machine_info(chromium_version()), "revision": revision}
-        markdown, data = report(args, machine, capacity, capacity_cpu, real, t, lat)
-        print(markdown)
-        if args.json_path:
-            Path(args.json_path).write_text(json.dumps(data, indent=2) + "\n")
-        bad = not t.ok or t.mismatched or lat.failed or len(lat.from_at_ms) != args.latency_runs
-        return 1 if bad else 0
-    except BaseException:
-        if daemon.log_path.exists():
-            print(f"--- daemon log tail ---\n{daemon.log_tail()}", file=sys.stderr)
-        raise
-    finally:
-        stop_daemon(daemon)
-        if args.keep_state:
-            log(f"state kept in {state}")
-        else:
-            shutil.rmtree(state, ignore_errors=True)
+    return run(args, "intunedd-sinkbench-", lambda session: measure(session, args))
 
 
 if __name__ == "__main__":

@@ -1,7 +1,6 @@
-#!/usr/bin/env python
 """Throughput and latency of intunedd against raw Playwright on the same machine.
 
-    python bench/throughput.py [--runs 500] [--concurrency 2] [--latency-runs 100] [--json out.json]
+    python -m bench.throughput [--runs 500] [--concurrency 2] [--latency-runs 100] [--json out.json]
 
 1. Serves ``--runs`` distinct small pages from a threaded HTTP server on 127.0.0.1.
 2. Raw Playwright (asyncio): one Chromium, ``--concurrency`` workers pulling from a queue; per
@@ -21,197 +20,42 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import io
 import json
-import math
-import os
-import platform
-import random
-import shutil
-import signal
-import socket
 import statistics
-import subprocess
 import sys
-import tarfile
-import tempfile
-import textwrap
-import threading
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
-from importlib.metadata import version as package_version
-from pathlib import Path
 from typing import Any
 
-import httpx
-import psutil
 import trio
 from trio_websocket import open_websocket_url
 
-from intunedd.workers.browser import find_browser
-from intunedd.workers.child import CHROMIUM_ARGS as WORKER_CHROMIUM_ARGS
+from bench.common import (
+    CHROMIUM,
+    CHROMIUM_ARGS,
+    CPU,
+    ECHO_API,
+    CpuUse,
+    Report,
+    Session,
+    cpu_data,
+    events_url,
+    fmt_ms,
+    log,
+    machine_info,
+    machine_table,
+    other_cpu_warning,
+    parser,
+    run,
+    source_revision,
+    start_daemon,
+    summarize,
+)
+from bench.pages import PageServer, page_title
+from intunedd.harness import DaemonProcess
 
-# The baseline launches the very browser, with the very flags, the daemon's workers use:
-# a ratio is only fair while both sides run the same Chromium the same way.
-CHROMIUM = find_browser("auto", True) or "/usr/lib/chromium/chromium-headless-shell"
-CHROMIUM_ARGS = list(WORKER_CHROMIUM_ARGS)
-INTUNEDD = [sys.executable, "-m", "intunedd"]
-DAEMON_START_TIMEOUT_S = 90.0
-DAEMON_STOP_TIMEOUT_S = 30.0
-HTTP_TIMEOUT = httpx.Timeout(30.0)
 TERMINAL_EVENTS = ("run.completed", "run.failed")
-
-# --------------------------------------------------------------------------------------------
-# Pages
-
-
-_WORDS = (
-    "automation browser context worker pool queue latency throughput chromium render layout "
-    "paint script network request response cache cookie session header payload result trace "
-    "screenshot snapshot selector locator element attribute document window frame event "
-    "listener promise task loop thread process memory socket frame budget"
-).split()
-
-
-def _sentence(rnd: random.Random) -> str:
-    words = [rnd.choice(_WORDS) for _ in range(rnd.randint(8, 16))]
-    return " ".join(words).capitalize() + "."
-
-
-def page_title(i: int) -> str:
-    rnd = random.Random(i)
-    return f"Bench page {i}: {rnd.choice(_WORDS)} {rnd.choice(_WORDS)}"
-
-
-def page_html(i: int) -> bytes:
-    """A few KB of plain HTML: a title, a heading, a nav list, paragraphs and a table."""
-    rnd = random.Random(1_000_000 + i)
-    paragraphs = "\n".join(f"<p>{' '.join(_sentence(rnd) for _ in range(rnd.randint(3, 6)))}</p>" for _ in range(6))
-    nav = "".join(f'<li><a href="/p/{(i + k) % 997}">{rnd.choice(_WORDS)}</a></li>' for k in range(1, 9))
-    rows = "".join(
-        f"<tr><td>{rnd.choice(_WORDS)}</td><td>{rnd.randint(1, 9999)}</td><td>{rnd.random():.4f}</td></tr>"
-        for _ in range(10)
-    )
-    html = f"""<!doctype html>
-<html lang="en"><head><meta charset="utf-8"><title>{page_title(i)}</title>
-<style>body{{font-family:sans-serif;max-width:50em;margin:auto}} td{{padding:2px 8px}}</style>
-</head><body>
-<header><h1>Article {i}</h1><nav><ul>{nav}</ul></nav></header>
-<main>{paragraphs}
-<table><thead><tr><th>name</th><th>count</th><th>ratio</th></tr></thead><tbody>{rows}</tbody></table>
-</main><footer><p>Generated for the intunedd benchmark.</p></footer>
-</body></html>
-"""
-    return html.encode()
-
-
-class PageServer:
-    """A threaded HTTP server on 127.0.0.1 serving /p/<i> for i < count (pre-rendered)."""
-
-    def __init__(self, count: int) -> None:
-        pages = {f"/p/{i}": page_html(i) for i in range(max(count, 997))}
-
-        class Handler(BaseHTTPRequestHandler):
-            def do_GET(self) -> None:  # noqa: N802 - http.server's naming
-                body = pages.get(self.path.split("?")[0])
-                self.send_response(200 if body is not None else 404)
-                body = body if body is not None else b"not found"
-                self.send_header("Content-Type", "text/html; charset=utf-8")
-                self.send_header("Content-Length", str(len(body)))
-                self.end_headers()
-                self.wfile.write(body)
-
-            def log_message(self, *args: Any) -> None:
-                pass
-
-        self.sizes = [len(pages[f"/p/{i}"]) for i in range(count)]
-        self._server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-        self._server.daemon_threads = True
-        self._thread = threading.Thread(target=self._server.serve_forever, daemon=True)
-
-    def __enter__(self) -> PageServer:
-        self._thread.start()
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        self._server.shutdown()
-        self._server.server_close()
-
-    def url(self, i: int) -> str:
-        return f"http://127.0.0.1:{self._server.server_address[1]}/p/{i}"
-
-
-# --------------------------------------------------------------------------------------------
-# CPU accounting: is the machine saturated, and is anything else using it?
-
-
-@dataclass
-class CpuUse:
-    busy_pct: float  # all CPUs, everything on the machine
-    other_pct: float  # processes outside this benchmark's process tree
-
-    def __str__(self) -> str:
-        return f"{self.busy_pct:.0f}% / {self.other_pct:.0f}%"
-
-
-class CpuMonitor:
-    """Snapshots of /proc/stat and of the CPU time of every process not descended from us.
-
-    A process's CPU time is counted while it lives and, once reaped, in its parent's
-    ``children_*`` times, so the difference of the totals is what foreign processes used in
-    between, short-lived ones included.
-    """
-
-    def __init__(self) -> None:
-        self._me = os.getpid()
-        self._tick = os.sysconf("SC_CLK_TCK")
-
-    def _stat(self) -> tuple[float, float]:
-        fields = [int(x) for x in Path("/proc/stat").read_text().split("\n", 1)[0].split()[1:]]
-        idle = fields[3] + fields[4]
-        return (sum(fields) - idle) / self._tick, sum(fields) / self._tick
-
-    def _foreign_cpu(self) -> float:
-        parents: dict[int, int] = {}
-        for p in psutil.process_iter(["ppid"]):
-            parents[p.pid] = p.info["ppid"] or 0
-
-        def ours(pid: int) -> bool:
-            for _ in range(64):
-                if pid == self._me:
-                    return True
-                if pid <= 2:
-                    return False
-                pid = parents.get(pid, 0)
-            return False
-
-        total = 0.0
-        for pid, ppid in parents.items():
-            # pid 1 and kernel threads (children of kthreadd, pid 2) are left out: init reaps
-            # orphans, ours included (Chromium's crashpad handler).
-            if pid <= 2 or ppid == 2 or ours(pid):
-                continue
-            try:
-                t = psutil.Process(pid).cpu_times()
-            except psutil.Error:
-                continue
-            total += t.user + t.system + t.children_user + t.children_system
-        return total
-
-    def snapshot(self) -> tuple[float, float, float]:
-        busy, total = self._stat()
-        return busy, total, self._foreign_cpu()
-
-    def since(self, start: tuple[float, float, float]) -> CpuUse:
-        busy, total, foreign = self.snapshot()
-        span = max(total - start[1], 1e-9)
-        return CpuUse(100 * (busy - start[0]) / span, max(0.0, 100 * (foreign - start[2]) / span))
-
-
-CPU = CpuMonitor()
-
 
 # --------------------------------------------------------------------------------------------
 # Raw Playwright baseline (asyncio)
@@ -222,7 +66,6 @@ class RawResult:
     label: str
     pages: int
     elapsed_s: float
-    chromium_version: str
     wrong_titles: int
     context_latency_ms: list[float]
     cpu: CpuUse
@@ -282,7 +125,7 @@ async def _raw_baseline(
                 await context.new_page()
                 await context.close()
                 floor.append((time.perf_counter() - t0) * 1000)
-            return RawResult(label, len(urls), elapsed, browser.version, wrong, floor, cpu)
+            return RawResult(label, len(urls), elapsed, wrong, floor, cpu)
         finally:
             await browser.close()
 
@@ -298,129 +141,7 @@ def raw_baseline(
 
 
 # --------------------------------------------------------------------------------------------
-# The daemon as a subprocess
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
-
-
-def project_archive(files: dict[str, str], settings: dict[str, Any]) -> bytes:
-    buffer = io.BytesIO()
-    with tarfile.open(fileobj=buffer, mode="w:gz") as tar:
-        for name, text in {**files, "Intuned.json": json.dumps(settings)}.items():
-            data = textwrap.dedent(text).encode()
-            info = tarfile.TarInfo(name)
-            info.size = len(data)
-            info.mtime = int(time.time())
-            tar.addfile(info, io.BytesIO(data))
-    return buffer.getvalue()
-
-
-@dataclass
-class Daemon:
-    state_dir: Path
-    pool_size: int
-    port: int = field(default_factory=free_port)
-    key: str = ""
-    workspace: str = ""
-    process: subprocess.Popen[bytes] | None = None
-
-    @property
-    def url(self) -> str:
-        return f"http://127.0.0.1:{self.port}"
-
-    @property
-    def config_path(self) -> Path:
-        return self.state_dir / "intunedd.toml"
-
-    @property
-    def log_path(self) -> Path:
-        return self.state_dir / "daemon.log"
-
-    def log_tail(self) -> str:
-        return self.log_path.read_text(errors="replace")[-3000:] if self.log_path.exists() else ""
-
-    def start(self) -> None:
-        self.config_path.write_text(
-            textwrap.dedent(
-                f"""\
-                state_dir = "{self.state_dir}"
-                [server]
-                port = {self.port}
-                [pool]
-                size = {self.pool_size}
-                browser = "{CHROMIUM}"
-                [runs]
-                drain_timeout_s = 5.0
-                """
-            )
-        )
-        out = subprocess.run(
-            [*INTUNEDD, "--json", "keys", "create", "--name", "bench", "--config", str(self.config_path)],
-            capture_output=True,
-            check=True,
-            timeout=60,
-        )
-        self.key = json.loads(out.stdout)["key"]
-        with open(self.log_path, "ab") as log:
-            self.process = subprocess.Popen(
-                [*INTUNEDD, "serve", "--config", str(self.config_path)], stdout=log, stderr=log
-            )
-        deadline = time.monotonic() + DAEMON_START_TIMEOUT_S
-        while True:
-            if self.process.poll() is not None:
-                raise RuntimeError(f"daemon exited {self.process.returncode}:\n{self.log_tail()}")
-            if time.monotonic() > deadline:
-                raise RuntimeError(f"daemon not ready after {DAEMON_START_TIMEOUT_S:g}s:\n{self.log_tail()}")
-            try:
-                health = httpx.get(f"{self.url}/health", timeout=2)
-                pool = health.json()["pool"] if health.status_code == 200 else None
-                if pool and pool["idle"] == pool["size"]:
-                    break
-            except (httpx.TransportError, ValueError, KeyError):
-                pass
-            time.sleep(0.1)
-        with self.client() as c:
-            r = c.get("/api/v1/info")
-            r.raise_for_status()
-            self.workspace = r.json()["workspaceId"]
-
-    def stop(self) -> None:
-        """SIGTERM (the daemon drains and kills its workers), then SIGKILL if it lingers."""
-        if self.process is None or self.process.poll() is not None:
-            return
-        self.process.send_signal(signal.SIGTERM)
-        try:
-            self.process.wait(timeout=DAEMON_STOP_TIMEOUT_S)
-        except subprocess.TimeoutExpired:
-            self.process.kill()
-            self.process.wait(timeout=10)
-
-    def client(self) -> httpx.Client:
-        return httpx.Client(base_url=self.url, headers={"x-api-key": self.key}, timeout=HTTP_TIMEOUT)
-
-    def async_client(self) -> httpx.AsyncClient:
-        return httpx.AsyncClient(base_url=self.url, headers={"x-api-key": self.key}, timeout=HTTP_TIMEOUT)
-
-    def path(self, project: str, rest: str = "") -> str:
-        return f"/api/v1/workspace/{self.workspace}/projects/{project}{rest}"
-
-    def events_url(self, project: str) -> str:
-        types = "".join(f"&type={t}" for t in TERMINAL_EVENTS)
-        return (
-            f"ws://127.0.0.1:{self.port}/api/v1/workspace/{self.workspace}/events"
-            f"?project={project}{types}&apiKey={self.key}"
-        )
-
-    def deploy(self, project: str, files: dict[str, str], max_concurrent: int) -> None:
-        archive = project_archive(files, {"replication": {"maxConcurrentRequests": max_concurrent}})
-        with self.client() as c:
-            r = c.post(self.path(project, "/deploy"), content=archive)
-            if r.status_code != 201:
-                raise RuntimeError(f"deploy {project}: {r.status_code} {r.text}")
+# The daemon
 
 
 class Completions:
@@ -471,7 +192,7 @@ class DaemonPass:
 
 
 async def daemon_throughput(
-    d: Daemon,
+    d: DaemonProcess,
     project: str,
     urls: list[str],
     titles: list[str],
@@ -494,7 +215,7 @@ async def daemon_throughput(
 
     completions._watch = check
     with trio.fail_after(timeout_s):
-        async with open_websocket_url(d.events_url(project)) as ws, trio.open_nursery() as nursery:
+        async with open_websocket_url(events_url(d, project, TERMINAL_EVENTS)) as ws, trio.open_nursery() as nursery:
             nursery.start_soon(completions.read, ws)
             # The subscription exists once the handshake is done: nothing can be missed.
             next_index = iter(range(n))
@@ -529,7 +250,7 @@ async def daemon_throughput(
     return result
 
 
-async def _verify(d: Daemon, project: str, run_ids: dict[str, int], titles: list[str], out: DaemonPass) -> None:
+async def _verify(d: DaemonProcess, project: str, run_ids: dict[str, int], titles: list[str], out: DaemonPass) -> None:
     """Every run's stored result must be its page's title."""
     pending = iter(run_ids.items())
 
@@ -560,33 +281,14 @@ class Latency:
         return summarize(self.samples_ms)
 
 
-def percentile(values: list[float], q: float) -> float:
-    """Nearest-rank percentile."""
-    ordered = sorted(values)
-    return ordered[max(0, math.ceil(q / 100 * len(ordered)) - 1)]
-
-
-def summarize(values: list[float]) -> dict[str, float]:
-    if not values:
-        return {"n": 0}
-    return {
-        "n": len(values),
-        "p50_ms": percentile(values, 50),
-        "p99_ms": percentile(values, 99),
-        "mean_ms": statistics.fmean(values),
-        "min_ms": min(values),
-        "max_ms": max(values),
-    }
-
-
 async def daemon_latency(
-    d: Daemon, project: str, runs: int, *, save_trace: bool, gap_s: float, label: str, timeout_s: float
+    d: DaemonProcess, project: str, runs: int, *, save_trace: bool, gap_s: float, label: str, timeout_s: float
 ) -> Latency:
     out = Latency(label, [], [])
     completions = Completions()
     with trio.fail_after(timeout_s):
         async with (
-            open_websocket_url(d.events_url(project)) as ws,
+            open_websocket_url(events_url(d, project, TERMINAL_EVENTS)) as ws,
             d.async_client() as client,
             trio.open_nursery() as nursery,
         ):
@@ -615,14 +317,10 @@ async def automation(page, params, **kwargs):
     await page.goto(params["url"])
     return await page.title()
 """
-ECHO_API = """\
-async def automation(page, params, **kwargs):
-    return params
-"""
 
 
 async def daemon_throughput_phases(
-    d: Daemon, args: argparse.Namespace, urls: list[str], titles: list[str]
+    d: DaemonProcess, args: argparse.Namespace, urls: list[str], titles: list[str]
 ) -> list[DaemonPass]:
     c = args.concurrency
     warm = max(2 * c, 4)
@@ -661,7 +359,7 @@ async def daemon_throughput_phases(
     return passes
 
 
-async def daemon_latency_phases(d: Daemon, args: argparse.Namespace) -> tuple[list[Latency], dict[str, Any]]:
+async def daemon_latency_phases(d: DaemonProcess, args: argparse.Namespace) -> tuple[list[Latency], dict[str, Any]]:
     latencies = []
     for runs, save_trace in ((args.latency_runs, False), (args.latency_trace_runs, True)):
         if runs <= 0:
@@ -691,48 +389,7 @@ async def daemon_latency_phases(d: Daemon, args: argparse.Namespace) -> tuple[li
 
 
 # --------------------------------------------------------------------------------------------
-# Machine and report
-
-
-def machine_info(chromium_version: str) -> dict[str, Any]:
-    cpu = "unknown"
-    try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                cpu = line.split(":", 1)[1].strip()
-                break
-    except OSError:
-        pass
-    ram_gib = 0.0
-    try:
-        for line in Path("/proc/meminfo").read_text().splitlines():
-            if line.startswith("MemTotal:"):
-                ram_gib = int(line.split()[1]) / 1024 / 1024
-    except OSError:
-        pass
-
-    def pkg(name: str) -> str:
-        try:
-            return package_version(name)
-        except Exception:  # noqa: BLE001
-            return "?"
-
-    return {
-        "cpu": cpu,
-        "cores": os.cpu_count(),
-        "ram_gib": round(ram_gib, 1),
-        "os": platform.platform(),
-        "python": platform.python_version(),
-        "playwright": pkg("playwright"),
-        "chromium": chromium_version,
-        "intunedd": pkg("intunedd"),
-    }
-
-
-def fmt_latency(s: dict[str, float]) -> str:
-    if not s.get("n"):
-        return "n/a"
-    return f"p50 {s['p50_ms']:.1f} ms · p99 {s['p99_ms']:.1f} ms · mean {s['mean_ms']:.1f} ms"
+# Report
 
 
 def report(
@@ -802,7 +459,7 @@ def report(
                 f"Latency, idle warm pool, `return params`, {lat.label}{aim}",
                 f"{len(lat.samples_ms)}",
                 "",
-                fmt_latency(lat.summary()),
+                fmt_ms(lat.summary()),
                 cpu(lat.cpu),
             )
         )
@@ -812,7 +469,7 @@ def report(
                 f"↳ of which the POST run/start round trip, {lat.label}",
                 f"{len(lat.post_ms)}",
                 "",
-                fmt_latency(summarize(lat.post_ms)),
+                fmt_ms(summarize(lat.post_ms)),
                 "",
             )
         )
@@ -823,7 +480,7 @@ def report(
                 "Reference: raw new context + page + close, sequential",
                 f"{len(floor)}",
                 "",
-                fmt_latency(summarize(floor)),
+                fmt_ms(summarize(floor)),
                 "",
             )
         )
@@ -835,17 +492,7 @@ def report(
         "|---|---:|---:|---|---:|",
         *[f"| {a} | {b} | {e} | {r} | {u} |" for a, b, e, r, u in rows],
         "",
-        "| Machine | |",
-        "|---|---|",
-        f"| CPU | {machine['cpu']} |",
-        f"| Cores | {machine['cores']} |",
-        f"| RAM | {machine['ram_gib']} GiB |",
-        f"| OS | {machine['os']} |",
-        f"| Python | {machine['python']} |",
-        f"| Playwright | {machine['playwright']} |",
-        f"| Chromium | {machine['chromium']} (headless shell) |",
-        f"| intunedd | {machine['intunedd']} |",
-        "",
+        *machine_table(machine),
     ]
     for p in passes:
         lines.append(
@@ -863,21 +510,12 @@ def report(
         f"- pool after the runs: spawned {pool.get('spawned')}, killed {pool.get('killed')}, "
         f"recycled {pool.get('recycled')}"
     )
-    others = [u.other_pct for u in [*(r.cpu for r in raws), *(p.cpu for p in passes)] if u is not None]
-    if others and max(others) > 5:
-        lines.append(
-            f"- WARNING: other processes used up to {max(others):.0f}% of the CPU during a throughput phase; "
-            "the figures are disturbed"
-        )
+    warning = other_cpu_warning([*(r.cpu for r in raws), *(p.cpu for p in passes)], "a throughput phase")
+    lines += [warning] if warning else []
     if len(raws) > 1 and spread > 10:
         lines.append(f"- WARNING: the raw passes differ by {spread:.0f}%: the machine's speed drifted")
     markdown = "\n".join(lines)
-
-    def cpu_data(use: CpuUse | None) -> dict[str, float] | None:
-        return {"busy_pct": use.busy_pct, "other_pct": use.other_pct} if use else None
-
     data = {
-        "markdown": markdown,
         "settings": {
             "runs": args.runs,
             "concurrency": c,
@@ -936,12 +574,8 @@ def report(
 # --------------------------------------------------------------------------------------------
 
 
-def log(message: str) -> None:
-    print(f"[{time.strftime('%H:%M:%S')}] {message}", file=sys.stderr, flush=True)
-
-
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
-    p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    p = parser(__doc__, phase_timeout=240.0)
     p.add_argument("--runs", type=int, default=500, help="pages / runs in the main throughput passes")
     p.add_argument("--concurrency", type=int, default=2, help="raw workers = daemon pool size")
     p.add_argument("--trace-runs", type=int, default=200, help="runs in the saveTrace=true throughput pass")
@@ -949,10 +583,7 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p.add_argument("--latency-trace-runs", type=int, default=30, help="sequential runs for latency, saveTrace=true")
     p.add_argument("--latency-gap-ms", type=float, default=50.0, help="idle gap before each latency run")
     p.add_argument("--submitters", type=int, default=8, help="concurrent HTTP clients submitting run/start")
-    p.add_argument("--phase-timeout", type=float, default=240.0, help="bound on each measured phase (s)")
-    p.add_argument("--json", dest="json_path", help="also write the figures here")
     p.add_argument("--single-raw", action="store_true", help="one raw pass (before) instead of before and after")
-    p.add_argument("--keep-state", action="store_true", help="keep the daemon's state dir (printed)")
     args = p.parse_args(argv)
     if args.runs < 1 or args.concurrency < 1:
         p.error("--runs and --concurrency must be positive")
@@ -961,64 +592,49 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
 
 def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
-    if not Path(CHROMIUM).exists():
-        print(f"error: {CHROMIUM} not found (apt-get install chromium-headless-shell)", file=sys.stderr)
-        return 2
-    # SIGTERM to the bench must still stop the daemon: turn it into SystemExit.
-    signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))
-    state = Path(tempfile.mkdtemp(prefix="intunedd-bench-"))
-    daemon = Daemon(state, args.concurrency)
+    return run(args, "intunedd-bench-", lambda session: measure(session, args))
+
+
+def measure(session: Session, args: argparse.Namespace) -> Report:
     warmup = max(2 * args.concurrency, 4)
-    try:
-        with PageServer(args.runs) as site:
-            urls = [site.url(i) for i in range(args.runs)]
-            titles = [page_title(i) for i in range(args.runs)]
-            log(f"pages: {args.runs}, mean {statistics.fmean(site.sizes) / 1024:.1f} KiB")
+    revision = source_revision()  # before the run: the code that was started
+    daemon = session.daemon(args.concurrency)
+    with PageServer(args.runs) as site:
+        urls = [site.url(i) for i in range(args.runs)]
+        titles = [page_title(i) for i in range(args.runs)]
+        log(f"pages: {args.runs}, mean {statistics.fmean(site.sizes) / 1024:.1f} KiB")
 
-            def raw_pass(label: str, floor_runs: int) -> RawResult:
-                log(f"raw Playwright ({label}): {args.runs} pages, concurrency {args.concurrency}")
-                raw = raw_baseline(
-                    label,
-                    urls,
-                    titles,
-                    args.concurrency,
-                    warmup=warmup,
-                    floor_runs=floor_runs,
-                    timeout_s=args.phase_timeout,
-                )
-                log(f"  {raw.per_s:.2f} pages/s ({raw.elapsed_s:.2f}s; CPU busy/other {raw.cpu})")
-                if raw.wrong_titles:
-                    log(f"  WARNING: {raw.wrong_titles} wrong titles")
-                return raw
+        def raw_pass(label: str, floor_runs: int) -> RawResult:
+            log(f"raw Playwright ({label}): {args.runs} pages, concurrency {args.concurrency}")
+            raw = raw_baseline(
+                label,
+                urls,
+                titles,
+                args.concurrency,
+                warmup=warmup,
+                floor_runs=floor_runs,
+                timeout_s=args.phase_timeout,
+            )
+            log(f"  {raw.per_s:.2f} pages/s ({raw.elapsed_s:.2f}s; CPU busy/other {raw.cpu})")
+            if raw.wrong_titles:
+                log(f"  WARNING: {raw.wrong_titles} wrong titles")
+            return raw
 
-            # Raw before and after the daemon's throughput passes, so drift in the machine's
-            # speed shows (and averages out) instead of silently moving the ratio.
-            raws = [raw_pass("before", floor_runs=30)]
-            log(f"daemon: starting (pool {args.concurrency}) in {state}")
-            daemon.start()
-            daemon.deploy("bench", {"api/title.py": TITLE_API}, max_concurrent=args.concurrency)
-            daemon.deploy("echo", {"api/echo.py": ECHO_API}, max_concurrent=args.concurrency)
-            passes = trio.run(daemon_throughput_phases, daemon, args, urls, titles)
-            if not args.single_raw:
-                raws.append(raw_pass("after", floor_runs=0))
-            latencies, health = trio.run(daemon_latency_phases, daemon, args)
-        machine = machine_info(raws[0].chromium_version)
-        markdown, data = report(args, machine, raws, passes, latencies, health)
-        print(markdown)
-        if args.json_path:
-            Path(args.json_path).write_text(json.dumps(data, indent=2) + "\n")
-        bad = any(p.verified != p.runs for p in passes) or any(r.wrong_titles for r in raws)
-        return 1 if bad else 0
-    except BaseException:
-        if daemon.log_path.exists():
-            print(f"--- daemon log tail ---\n{daemon.log_tail()}", file=sys.stderr)
-        raise
-    finally:
-        daemon.stop()
-        if args.keep_state:
-            log(f"state kept in {state}")
-        else:
-            shutil.rmtree(state, ignore_errors=True)
+        # Raw before and after the daemon's throughput passes, so drift in the machine's
+        # speed shows (and averages out) instead of silently moving the ratio.
+        raws = [raw_pass("before", floor_runs=30)]
+        log(f"daemon: starting (pool {args.concurrency}) in {daemon.state_dir}; source {revision}")
+        start_daemon(daemon)
+        replication = {"replication": {"maxConcurrentRequests": args.concurrency}}
+        daemon.deploy("bench", {"api/title.py": TITLE_API}, replication)
+        daemon.deploy("echo", {"api/echo.py": ECHO_API}, replication)
+        passes = trio.run(daemon_throughput_phases, daemon, args, urls, titles)
+        if not args.single_raw:
+            raws.append(raw_pass("after", floor_runs=0))
+        latencies, health = trio.run(daemon_latency_phases, daemon, args)
+    markdown, data = report(args, machine_info(revision), raws, passes, latencies, health)
+    bad = any(p.verified != p.runs for p in passes) or any(r.wrong_titles for r in raws)
+    return Report(markdown, data, failed=bad)
 
 
 if __name__ == "__main__":

@@ -435,13 +435,19 @@ def cli(ctx: click.Context, url: str, api_key: str | None, workspace: str | None
 
 @cli.command()
 @config_option
-def serve(config_path: str | None) -> None:
+@click.option(
+    "--ready-fd",
+    type=int,
+    default=None,
+    help="Write the bound URLs as one JSON line to this inherited file descriptor once ready.",
+)
+def serve(config_path: str | None, ready_fd: int | None) -> None:
     """Run the daemon in the foreground until SIGTERM or SIGINT."""
     settings = _load_settings(config_path)
     # Imported here so client-only commands never load the daemon (trio, quart, sqlite).
     from intunedd.daemon import serve as serve_daemon
 
-    serve_daemon(settings)
+    serve_daemon(settings, ready_fd)
 
 
 @cli.command()
@@ -474,6 +480,49 @@ def keys_create(state: CliContext, name: str, config_path: str | None) -> None:
         return
     click.echo(key)
     click.echo(f"created API key {name!r}; store it now, it cannot be shown again", err=True)
+
+
+def _key_rows(keys: list[dict[str, Any]]) -> str:
+    headers = ("ID", "NAME", "PREFIX", "CREATED", "REVOKED")
+    rows = [(k["id"], k["name"], k["prefix"], k["createdAt"], k["revokedAt"] or "") for k in keys]
+    return render_table(headers, rows) if keys else "no API keys"
+
+
+@keys.command("list")
+@config_option
+@json_option
+@click.pass_obj
+def keys_list(state: CliContext, config_path: str | None) -> None:
+    """List API keys: id, name, the key's first characters, when created and revoked."""
+    settings = _load_settings(config_path)
+    import msgspec
+
+    from intunedd.store.keys import list_keys
+
+    listed = msgspec.to_builtins(list_keys(settings))
+    emit(state, listed, lambda: _key_rows(listed))
+
+
+@keys.command("revoke")
+@click.argument("name_or_prefix", metavar="ID|NAME|PREFIX")
+@config_option
+@json_option
+@click.pass_obj
+def keys_revoke(state: CliContext, name_or_prefix: str, config_path: str | None) -> None:
+    """Revoke the one unrevoked key with this id, name or prefix; a running daemon refuses it within a second."""
+    settings = _load_settings(config_path)
+    import msgspec
+
+    from intunedd.store.errors import RecordMissing
+    from intunedd.store.keys import AmbiguousKey, revoke_key
+
+    try:
+        revoked = msgspec.to_builtins(revoke_key(settings, name_or_prefix))
+    except RecordMissing as e:
+        raise CliError(e.message, "not-found") from e
+    except AmbiguousKey as e:
+        raise CliError(str(e), "ambiguous") from e
+    emit(state, revoked, lambda: f"revoked API key {revoked['name']!r} ({revoked['id']})")
 
 
 @cli.group()

@@ -17,8 +17,8 @@ class SystemClock:
 
 def iso(moment: datetime) -> str:
     """ISO-8601 in UTC with milliseconds and a ``Z``: sortable as text, as Intuned prints it."""
-    utc = moment.astimezone(UTC)
-    return utc.strftime("%Y-%m-%dT%H:%M:%S.") + f"{utc.microsecond // 1000:03d}Z"
+    # isoformat, not strftime: strftime's %Y drops leading zeros (year 999 as "999"), which sorts wrong.
+    return moment.astimezone(UTC).replace(tzinfo=None).isoformat(timespec="milliseconds") + "Z"
 
 
 def parse_iso(text: str) -> datetime:

@@ -10,11 +10,12 @@ import os
 import tomllib
 from collections.abc import Mapping
 from pathlib import Path
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 
 import msgspec
 
 from .sinks.config import parse_sink
+from .sinks.destinations import allowing, parse_networks
 
 DEFAULT_CONFIG_PATHS = ("/etc/intunedd/intunedd.toml",)
 MiB = 1024 * 1024
@@ -28,6 +29,8 @@ class ServerSettings(_Section, frozen=True):
     host: str = "127.0.0.1"
     port: int = 8420
     max_body_bytes: int = 50 * MiB
+    max_json_depth: int = 64
+    public_base_url: str = ""
 
 
 class PoolSettings(_Section, frozen=True):
@@ -41,12 +44,17 @@ class PoolSettings(_Section, frozen=True):
     recycle_rss_mb: int = 2048
     abort_grace_s: float = 3.0
     start_timeout_s: float = 30.0
+    worker_user: str = ""
 
 
 class RunSettings(_Section, frozen=True):
     default_request_timeout_s: int = 600
     default_max_attempts: int = 3
     max_result_bytes: int = 2 * MiB
+    max_log_bytes: int = 50 * MiB
+    max_log_line_bytes: int = 64 * 1024
+    max_error_message_chars: int = 8 * 1024
+    max_error_stack_chars: int = 64 * 1024
     drain_timeout_s: float = 20.0
     sync_run_max_wait_s: float = 900.0
     record_video: bool = False
@@ -61,6 +69,7 @@ class SinkSettings(_Section, frozen=True):
     first_retry_s: float = 10.0
     max_retry_s: float = 120.0
     concurrency: int = 16
+    allow_networks: list[str] = []  # CIDRs sinks may reach despite being non-public (see sinks/destinations.py)
 
 
 class SchedulerSettings(_Section, frozen=True):
@@ -69,6 +78,30 @@ class SchedulerSettings(_Section, frozen=True):
 
 class EventSettings(_Section, frozen=True):
     subscriber_buffer: int = 1000
+    subscriber_buffer_bytes: int = 8 * MiB
+    max_event_bytes: int = 64 * 1024
+    max_connections_per_key: int = 20
+
+
+class DeploySettings(_Section, frozen=True):
+    """What one deployed archive may hold; see config/intunedd.toml."""
+
+    max_unpacked_bytes: Annotated[int, msgspec.Meta(ge=1)] = 200 * MiB
+    max_members: Annotated[int, msgspec.Meta(ge=1)] = 20_000
+    max_file_bytes: Annotated[int, msgspec.Meta(ge=1)] = 50 * MiB
+    max_settings_bytes: Annotated[int, msgspec.Meta(ge=1)] = MiB
+    max_json_depth: Annotated[int, msgspec.Meta(ge=1, le=1000)] = 64
+
+
+class RetentionSettings(_Section, frozen=True):
+    """What the retention actor removes, and how often; see config/intunedd.toml. 0 keeps forever."""
+
+    interval_s: Annotated[float, msgspec.Meta(gt=0)] = 3600.0
+    artifacts_max_age_days: Annotated[float, msgspec.Meta(ge=0)] = 14.0
+    runs_max_age_days: Annotated[float, msgspec.Meta(ge=0)] = 30.0
+    keep_project_versions: Annotated[int, msgspec.Meta(ge=0)] = 5
+    max_per_pass: Annotated[int, msgspec.Meta(ge=1)] = 500
+    disk_usage_interval_s: Annotated[float, msgspec.Meta(gt=0)] = 60.0
 
 
 class Settings(_Section, frozen=True):
@@ -81,6 +114,8 @@ class Settings(_Section, frozen=True):
     events: EventSettings = EventSettings()
     scheduler: SchedulerSettings = SchedulerSettings()
     sinks: SinkSettings = SinkSettings()
+    deploy: DeploySettings = DeploySettings()
+    retention: RetentionSettings = RetentionSettings()
 
     @property
     def state_path(self) -> Path:
@@ -110,29 +145,43 @@ def default_state_dir(environ: Mapping[str, str]) -> str:
     return str(Path.cwd() / "intunedd-data")
 
 
-def _coerce(raw: str) -> Any:
-    lowered = raw.lower()
-    if lowered in ("true", "false"):
-        return lowered == "true"
-    for kind in (int, float):
+def _environ_value(field: msgspec.inspect.Field, raw: str) -> Any:
+    """A variable's text as the schema wants it: lists and tables are JSON, everything else
+    stays a string that ``convert(strict=False)`` turns into the field's type, so a str
+    setting such as a secret of digits stays a str."""
+    if isinstance(field.type, msgspec.inspect.ListType | msgspec.inspect.DictType):
         try:
-            return kind(raw)
-        except ValueError:
-            pass
+            return msgspec.json.decode(raw)
+        except msgspec.DecodeError as e:
+            raise ConfigError(f"INTUNEDD_ variable for {field.name} must be JSON: {e}") from e
     return raw
 
 
+def _fields(info: msgspec.inspect.StructType) -> dict[str, msgspec.inspect.Field]:
+    return {f.encode_name: f for f in info.fields}
+
+
 def _apply_environ(data: dict[str, Any], environ: Mapping[str, str]) -> None:
-    sections = {"server", "pool", "runs", "events", "scheduler", "sinks"}
+    info = msgspec.inspect.type_info(Settings)
+    assert isinstance(info, msgspec.inspect.StructType)
+    top = _fields(info)
+    sections = {
+        name: field.type for name, field in top.items() if isinstance(field.type, msgspec.inspect.StructType)
+    }
     for name, raw in environ.items():
         if not name.startswith("INTUNEDD_") or name in ("INTUNEDD_CONFIG", "INTUNEDD_URL", "INTUNEDD_API_KEY"):
             continue
         key = name.removeprefix("INTUNEDD_").lower()
+        if key in top and key not in sections:
+            data[key] = _environ_value(top[key], raw)
+            continue
         section, _, rest = key.partition("_")
         if section in sections and rest:
-            data.setdefault(section, {})[rest] = _coerce(raw)
-        elif key in ("state_dir", "workspace_id", "log_level"):
-            data[key] = raw
+            fields = _fields(sections[section])
+            if rest in fields:
+                data.setdefault(section, {})[rest] = _environ_value(fields[rest], raw)
+            else:
+                data.setdefault(section, {})[rest] = raw  # refused below, naming the key
 
 
 def load_settings(path: str | None = None, environ: Mapping[str, str] = os.environ) -> Settings:
@@ -158,9 +207,14 @@ def load_settings(path: str | None = None, environ: Mapping[str, str] = os.envir
         settings = msgspec.structs.replace(settings, state_dir=default_state_dir(environ))
     if settings.pool.size < 1:
         raise ConfigError("pool.size must be at least 1")
+    try:
+        allowed = parse_networks(settings.sinks.allow_networks)
+    except ValueError as e:
+        raise ConfigError(f"sinks.allow_networks: {e}") from e
     if settings.sinks.default:
         try:
-            parse_sink(settings.sinks.default)
+            with allowing(allowed):
+                parse_sink(settings.sinks.default)
         except msgspec.ValidationError as e:
             raise ConfigError(f"sinks.default: {e}") from e
     return settings

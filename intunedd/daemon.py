@@ -1,7 +1,8 @@
 """The daemon: one trio process whose root nursery hosts the actors and the HTTP server.
 
 Start order is dependency order, each through ``nursery.start`` so a failing actor fails
-start-up loudly:  bus → store → pool → sink dispatcher → runner → scheduler → http.
+start-up loudly:  bus → store → pool → sink dispatcher → runner → deployer → scheduler →
+retention → http.
 
 One shutdown path: SIGTERM or SIGINT sets ``shutdown``; Hypercorn stops accepting
 connections, the runner drains (nothing new starts; running attempts get
@@ -11,20 +12,26 @@ start), and the root nursery is cancelled.
 
 from __future__ import annotations
 
+import json
 import logging
+import os
 import secrets
 import signal
+import socket
 import sys
 from functools import partial
 
 import hypercorn.config
 import hypercorn.trio
+import msgspec
 import trio
 
 from .actors.browser_pool import run_browser_pool
 from .actors.bus import run_bus
+from .actors.deployer import run_deployer
+from .actors.retention import run_retention
 from .actors.runner import run_runner
-from .actors.scheduler import run_scheduler
+from .actors.scheduler import JobChanges, run_scheduler
 from .actors.sink_dispatcher import HttpClientFactory, run_sink_dispatcher
 from .actors.store import run_store
 from .clock import Clock, SystemClock
@@ -32,19 +39,32 @@ from .config import Settings
 from .http.app import create_app
 from .http.handles import Handles
 from .ids import new_uuid
-from .messages import JobChanged
+from .sinks import destinations
 from .store import queries
 from .store.db import open_db
+from .workers import sandbox
 from .workers.browser import find_browser, prepare_ffmpeg
 from .workers.protocol import WorkerConfig
+from .workers.sandbox import WorkerUser
 
 log = logging.getLogger("intunedd")
-JOB_CHANGES_BUFFER = 64
 
 
-def _hypercorn_config(settings: Settings) -> hypercorn.config.Config:
+def _claim_port(settings: Settings) -> tuple[Settings, str]:
+    """Where Hypercorn binds. Port 0 is bound here, so every setting that names the daemon's own
+    address (signed links) holds the port the kernel chose; Hypercorn takes the socket by fd."""
+    server = settings.server
+    if server.port != 0:
+        return settings, f"{server.host}:{server.port}"
+    listener = socket.create_server((server.host, 0))
+    port = listener.getsockname()[1]
+    settings = msgspec.structs.replace(settings, server=msgspec.structs.replace(server, port=port))
+    return settings, f"fd://{listener.detach()}"
+
+
+def _hypercorn_config(settings: Settings, bind: str) -> hypercorn.config.Config:
     config = hypercorn.config.Config()
-    config.bind = [f"{settings.server.host}:{settings.server.port}"]
+    config.bind = [bind]
     config.graceful_timeout = settings.runs.drain_timeout_s
     config.accesslog = None
     config.errorlog = logging.getLogger("hypercorn.error")
@@ -78,18 +98,33 @@ async def run_daemon(
     clock: Clock | None = None,
     shutdown: trio.Event | None = None,
     http_client: HttpClientFactory | None = None,
+    worker_user: WorkerUser | None = None,
     task_status: trio.TaskStatus[list[str]] = trio.TASK_STATUS_IGNORED,
 ) -> None:
-    """Run until ``shutdown`` is set (or a signal arrives); ``started`` gives the bound URLs."""
+    """Run until ``shutdown`` is set (or a signal arrives); ``started`` gives the bound URLs.
+    ``worker_user`` is what ``sandbox.confine`` returned for these settings."""
     clock = clock or SystemClock()
     shutdown = trio.Event() if shutdown is None else shutdown
+    # Before any actor starts: every task and worker thread inherits it (a context variable).
+    destinations.allow(destinations.parse_networks(settings.sinks.allow_networks))
+    settings, bind = _claim_port(settings)
     for path in (settings.state_path, settings.projects_path, settings.artifacts_path):
         path.mkdir(parents=True, exist_ok=True)
     worker_config = _worker_config(settings)
     env = prepare_ffmpeg(settings.state_path) if settings.runs.record_video else {}
+    if worker_user is not None:
+        env = {**env, **await trio.to_thread.run_sync(sandbox.prepare_worker_files, settings, worker_user)}
     db = await trio.to_thread.run_sync(open_db, settings.db_path)
     async with trio.open_nursery() as root:
-        bus = await root.start(partial(run_bus, buffer=settings.events.subscriber_buffer))
+        events = settings.events
+        bus = await root.start(
+            partial(
+                run_bus,
+                buffer=events.subscriber_buffer,
+                buffer_bytes=events.subscriber_buffer_bytes,
+                max_event_bytes=events.max_event_bytes,
+            )
+        )
         store = await root.start(partial(run_store, db, bus.publisher(), clock=clock))
         workspace_id = await store.write(queries.ensure_workspace, settings.workspace_id, new_uuid())
         secret = await store.write(queries.ensure_secret, secrets.token_hex(32))
@@ -102,28 +137,46 @@ async def run_daemon(
                 recycle_after_attempts=settings.pool.recycle_after_attempts,
                 recycle_rss_mb=settings.pool.recycle_rss_mb,
                 start_timeout_s=settings.pool.start_timeout_s,
+                user=worker_user,
             )
         )
         sinks = await root.start(
             partial(run_sink_dispatcher, store, bus, settings.sinks, workspace_id, clock=clock, http_client=http_client)
         )
-        job_changes_send, job_changes_receive = trio.open_memory_channel[JobChanged](JOB_CHANGES_BUFFER)
-        runner, drain = await root.start(partial(run_runner, store, pool, settings, job_changes_send, clock=clock))
+        job_changes = JobChanges()  # never blocks: the scheduler waits on the runner, never the reverse
+        job_changed = job_changes.notify
+        runner, drain = await root.start(partial(run_runner, store, pool, settings, job_changed, clock=clock))
+        deployer = await root.start(partial(run_deployer, store, runner, settings, job_changed, clock=clock))
         window = settings.scheduler.catch_up_window_s
         await root.start(
             partial(
                 run_scheduler,
                 store,
                 runner.trigger_job,
-                job_changes_receive,
+                job_changes,
                 clock=clock,
                 catch_up_window_s=None if window < 0 else window,
             )
         )
-        app = create_app(Handles(settings, workspace_id, store, bus, pool, runner, secret.encode(), sinks.statistics))
+        retention = await root.start(partial(run_retention, store, settings, clock=clock))
+        app = create_app(
+            Handles(
+                settings=settings,
+                workspace_id=workspace_id,
+                store=store,
+                bus=bus,
+                pool=pool,
+                runner=runner,
+                deployer=deployer,
+                signing_secret=secret.encode(),
+                sink_statistics=sinks.statistics,
+                retention=retention,
+                clock=clock,
+            )
+        )
         root.start_soon(_watch_signals, shutdown)
         binds = await root.start(
-            partial(hypercorn.trio.serve, app, _hypercorn_config(settings), shutdown_trigger=shutdown.wait)
+            partial(hypercorn.trio.serve, app, _hypercorn_config(settings, bind), shutdown_trigger=shutdown.wait)
         )
         log.info("intunedd serving workspace %s on %s", workspace_id, ", ".join(binds))
         task_status.started(binds)
@@ -133,7 +186,16 @@ async def run_daemon(
     db.conn.close()
 
 
-def serve(settings: Settings) -> None:
+async def _serve_and_signal(settings: Settings, ready_fd: int | None, worker_user: WorkerUser | None) -> None:
+    async with trio.open_nursery() as nursery:
+        binds = await nursery.start(partial(run_daemon, settings, worker_user=worker_user))
+        if ready_fd is not None:
+            # The readiness signal for whoever started us (tests, benchmarks): one JSON line.
+            with os.fdopen(ready_fd, "wb") as ready:
+                ready.write(json.dumps({"urls": binds}).encode() + b"\n")
+
+
+def serve(settings: Settings, ready_fd: int | None = None) -> None:
     logging.basicConfig(
         level=settings.log_level.upper(),
         format="%(asctime)s %(levelname)s %(name)s: %(message)s",
@@ -141,4 +203,9 @@ def serve(settings: Settings) -> None:
     )
     # httpx logs every request at INFO: one line per sink delivery would flood the journal.
     logging.getLogger("httpx").setLevel(max(logging.WARNING, logging.getLogger().level))
-    trio.run(run_daemon, settings)
+    try:
+        worker_user = sandbox.confine(settings)  # before trio starts any thread: see sandbox
+    except sandbox.SandboxError as e:
+        log.error("%s", e)
+        raise SystemExit(f"intunedd: {e}") from None
+    trio.run(_serve_and_signal, settings, ready_fd, worker_user)

@@ -7,16 +7,39 @@
      ├── NotFound          404 not-found         project, run, attempt, artifact
      ├── Conflict          409 conflict
      ├── PayloadTooLarge   413 bad-request       body over server.max_body_bytes
-     └── Unavailable       503 internal-server-error  the daemon is draining
+     ├── TooManyRequests   429 too-many-requests  over events.max_connections_per_key
+     └── Unavailable       503 internal-server-error  the daemon is draining, or its disk is full
+
+The store raises its own errors (``store.errors``); ``from_store`` maps them here.
 
 The body copies Intuned's: ``{code, category, message, retirable, details?, correlationId}``.
 """
 
 from __future__ import annotations
 
+import errno
+import sqlite3
 from typing import Any
 
+import msgspec
+from msgspec import UNSET, UnsetType
+
 from .ids import new_uuid
+from .store.errors import CodeOwned, RecordExists, RecordMissing, StoreError
+
+DISK_FULL = "The disk holding the daemon's state is full: writes are refused until space is freed"
+_DISK_FULL_ERRNOS = (errno.ENOSPC, errno.EDQUOT)
+
+
+class ErrorBody(msgspec.Struct, kw_only=True, rename={"correlation_id": "correlationId"}):
+    """The canonical error body; ``retirable`` is Intuned's spelling."""
+
+    code: str
+    category: str
+    message: str
+    retirable: bool
+    details: Any | UnsetType = UNSET
+    correlation_id: str
 
 
 class ApiError(Exception):
@@ -29,17 +52,15 @@ class ApiError(Exception):
         self.message = message
         self.details = details
 
-    def body(self) -> dict[str, Any]:
-        body: dict[str, Any] = {
-            "code": self.code,
-            "category": self.category,
-            "message": self.message,
-            "retirable": self.status >= 500,
-        }
-        if self.details is not None:
-            body["details"] = self.details
-        body["correlationId"] = new_uuid()
-        return body
+    def body(self) -> ErrorBody:
+        return ErrorBody(
+            code=self.code,
+            category=self.category,
+            message=self.message,
+            retirable=self.status >= 500,
+            details=UNSET if self.details is None else self.details,
+            correlation_id=new_uuid(),
+        )
 
 
 class _UserError(ApiError):
@@ -76,5 +97,41 @@ class PayloadTooLarge(_UserError):
     code = "bad-request"
 
 
+class TooManyRequests(_UserError):
+    status = 429
+    code = "too-many-requests"
+
+
 class Unavailable(ApiError):
     status = 503
+
+
+def disk_full(error: BaseException) -> Unavailable | None:
+    """SQLite's SQLITE_FULL or a file write's ENOSPC (or EDQUOT), here or as what caused
+    ``error`` (``raise ... from``), as the 503 the API answers with.
+
+    Both are transient: once space is freed the same write succeeds, so nothing needs a restart.
+    """
+    cause: BaseException | None = error
+    while cause is not None and not (
+        getattr(cause, "sqlite_errorcode", None) == sqlite3.SQLITE_FULL
+        or (isinstance(cause, OSError) and cause.errno in _DISK_FULL_ERRNOS)
+    ):
+        cause = cause.__cause__
+    if cause is None:
+        return None
+    unavailable = Unavailable(DISK_FULL, details={"reason": "disk-full"})
+    unavailable.__cause__ = error
+    return unavailable
+
+
+def from_store(error: StoreError) -> ApiError:
+    """The answer to a store refusal: one mapping for the runner and the routes."""
+    kind: type[ApiError] = ApiError
+    if isinstance(error, RecordMissing):
+        kind = NotFound
+    elif isinstance(error, RecordExists):
+        kind = Conflict
+    elif isinstance(error, CodeOwned):
+        kind = Forbidden
+    return kind(error.message, details=error.details)

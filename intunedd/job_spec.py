@@ -12,10 +12,9 @@ from typing import Annotated, Any
 import msgspec
 from msgspec import Meta, Struct
 
-from .messages import RunOptions
 from .policy.schedule import ScheduleError, parse_schedule
 from .proxies import check_proxy
-from .sinks.config import parse_sink
+from .sinks.config import SinkFieldError, parse_sink
 
 JOB_ID = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_-]{0,99}$")
 Attempts = Annotated[int, Meta(ge=1, le=100)]
@@ -97,11 +96,12 @@ class JobRunRecord(Struct, frozen=True, kw_only=True):
     slot_key: str | None = None
 
 
-ACTIVE_JOB_RUN = ("PENDING", "PAUSING", "PAUSED", "RESUMING")
-
-
-def _sink_field(message: str) -> str:
-    """``sink.url`` from msgspec's "... - at `$.url`" (or the missing field it names)."""
+def _sink_field(error: msgspec.ValidationError) -> str:
+    """``sink.url``: the field a sink check names, else msgspec's "... - at `$.url`" (or the
+    missing field it names)."""
+    if isinstance(error.__cause__, SinkFieldError):
+        return f"sink.{error.__cause__.field}"
+    message = str(error)
     for marker in ("missing required field `", "at `$."):
         if marker in message:
             return "sink." + message.split(marker, 1)[1].split("`", 1)[0]
@@ -130,7 +130,7 @@ def check_job_spec(spec: JobSpec) -> None:
         try:
             parse_sink(spec.sink)
         except msgspec.ValidationError as e:
-            raise JobSpecError(_sink_field(str(e)), str(e)) from e
+            raise JobSpecError(_sink_field(e), str(e)) from e
 
 
 def snapshot(spec: JobSpec) -> dict[str, Any]:
@@ -158,22 +158,3 @@ def spec_from_snapshot(snap: dict[str, Any]) -> JobSpec:
         proxy=proxy["url"] if isinstance(proxy, dict) else proxy,
         auth_session=msgspec.convert(snap["auth_session"], JobAuthSession) if snap.get("auth_session") else None,
     )
-
-
-def item_options(spec: JobSpec, item: PayloadItem, *, default_attempts: int, default_timeout: int) -> RunOptions:
-    """A payload item's run options: the item's own, else the job's, else the daemon's defaults."""
-    config = spec.configuration
-    attempts = (item.retry and item.retry.maximum_attempts) or (config.retry and config.retry.maximum_attempts)
-    return RunOptions(
-        max_attempts=attempts or default_attempts,
-        request_timeout_s=item.request_timeout or config.request_timeout or default_timeout,
-        save_trace=config.save_trace is not False,
-        proxy=config.proxy or spec.proxy,
-        auth_session=msgspec.to_builtins(spec.auth_session) if spec.auth_session else None,
-        sink=spec.sink,
-    )
-
-
-def lane_cap(spec: JobSpec, project_cap: int) -> int:
-    wanted = spec.configuration.max_concurrent_requests
-    return max(1, int(wanted)) if wanted else project_cap

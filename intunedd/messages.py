@@ -41,6 +41,17 @@ class RunOptions(_Message, frozen=True):
     sink: Any = None
 
 
+class RunRequest(_Message, frozen=True):
+    """What a run/start body asks for; ``policy.run_options`` fills in what it leaves out."""
+
+    max_attempts: int | None = None
+    request_timeout_s: int | None = None
+    save_trace: bool = True
+    proxy: str | None = None
+    auth_session: Any = None
+    sink: Any = None
+
+
 class RunRecord(_Message, frozen=True):
     id: str
     seq: int
@@ -117,7 +128,7 @@ class SubmitRun(_Message, frozen=True):
     project: str
     api: str
     parameters: Any
-    options: RunOptions
+    request: RunRequest
     reply: ReplySlot
 
 
@@ -132,9 +143,11 @@ class WaitRun(_Message, frozen=True):
     reply: ReplySlot
 
 
-class Deploy(_Message, frozen=True):
-    name: str
-    archive: bytes
+class ProjectDeployed(_Message, frozen=True):
+    """From the deployer: a version is recorded; its removed code jobs' JobRuns to terminate."""
+
+    project: ProjectVersion
+    terminate: list[Any]  # JobRunRecord
     reply: ReplySlot
 
 
@@ -186,14 +199,7 @@ class TerminateJobRun(_Message, frozen=True):
 
 
 JobCommand = CreateJob | UpdateJob | DeleteJob | PauseJob | ResumeJob | TriggerJob | TerminateJobRun
-RunnerCommand = SubmitRun | CancelRun | WaitRun | Deploy | JobCommand
-
-
-class JobChanged(_Message, frozen=True):
-    """Tells the scheduler to re-read one job (created, updated, deleted, paused, resumed)."""
-
-    project: str
-    job_id: str
+RunnerCommand = SubmitRun | CancelRun | WaitRun | ProjectDeployed | JobCommand
 
 
 # -- bus commands -----------------------------------------------------------------------

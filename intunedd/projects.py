@@ -1,26 +1,38 @@
-"""Deployed projects on disk: unpack an archive, find its APIs, read its Intuned.json.
+"""Deployed projects on disk: unpack an archive, find its APIs, read its Intuned.json and jobs.
 
-Sync file I/O, run in a thread by the runner. A project is Intuned's layout: every
-``api/**/*.py`` is an API named by its path under ``api/`` without the extension.
+Sync file I/O, run in a thread by the deployer. A project is Intuned's layout: every
+``api/**/*.py`` is an API named by its path under ``api/`` without the extension. Archives are
+untrusted: ``prepare_project`` turns anything wrong with one into a ProjectError.
 """
 
 from __future__ import annotations
 
-import io
-import json
 import re
 import shutil
 import tarfile
+import tempfile
+import zlib
 from pathlib import Path
-from typing import Any
+from typing import Annotated, Any, TypeVar
 
 import msgspec
 
+from .config import DeploySettings
 from .job_spec import JOB_ID, JobSpec, check_job_spec
-from .jsonc import loads_jsonc
+from .jsonc import JsoncError, JsoncTooDeep, loads_jsonc
+from .policy.archive_budget import ArchiveError
+from .sinks.config import parse_sink
+from .unpack import unpack
 
 SETTINGS_FILES = ("Intuned.json", "Intuned.jsonc")
 PROJECT_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,99}$")
+DeployLimits = DeploySettings  # the [deploy] settings: what one archive may hold
+DEFAULT_LIMITS = DeployLimits()
+# What untrusted parsing may raise beyond our own errors; a net under the specific handling below.
+_UNTRUSTED_ERRORS = (
+    tarfile.TarError, EOFError, zlib.error, OSError, ValueError, OverflowError, RecursionError, msgspec.MsgspecError,
+)  # fmt: skip
+T = TypeVar("T")
 
 
 class ProjectError(ValueError):
@@ -32,7 +44,7 @@ class ApiAccess(msgspec.Struct, frozen=True):
 
 
 class Replication(msgspec.Struct, frozen=True, rename="camel"):
-    max_concurrent_requests: int = 1
+    max_concurrent_requests: Annotated[int, msgspec.Meta(ge=1, le=1000)] = 1
 
 
 class ProjectSettings(msgspec.Struct, frozen=True, rename="camel"):
@@ -51,19 +63,66 @@ class ProjectSettings(msgspec.Struct, frozen=True, rename="camel"):
         return dict(sink) if isinstance(sink, dict) and "type" in sink else None
 
 
-def read_settings(project_dir: Path) -> tuple[ProjectSettings, dict[str, Any]]:
+class PreparedProject(msgspec.Struct, frozen=True):
+    apis: list[str]
+    settings: ProjectSettings
+    raw_settings: dict[str, Any]
+    code_jobs: dict[str, JobSpec]
+
+
+def prepare_project(archive: bytes, directory: Path, limits: DeployLimits = DEFAULT_LIMITS) -> PreparedProject:
+    """Unpack and read ``archive`` into ``directory``: all of it, or nothing and a ProjectError.
+
+    The archive is unpacked into a staging folder beside ``directory``, renamed into place only
+    once everything in it has been read and checked, and removed on any failure.
+    """
+    directory.parent.mkdir(parents=True, exist_ok=True)
+    staging = Path(tempfile.mkdtemp(prefix=f".{directory.name}.", suffix=".partial", dir=directory.parent))
+    try:
+        prepared = _read_project(archive, staging, limits)
+        if directory.exists():  # left by an earlier deploy of this version that failed after this point
+            shutil.rmtree(directory)
+        staging.rename(directory)
+    except BaseException:
+        shutil.rmtree(staging, ignore_errors=True)
+        raise
+    return prepared
+
+
+def _read_project(archive: bytes, folder: Path, limits: DeployLimits) -> PreparedProject:
+    try:
+        unpack(archive, folder, limits)
+        apis = scan_apis(folder)
+        if not apis:
+            raise ProjectError("the project has no APIs: expected api/<name>.py files")
+        settings, raw = read_settings(folder, limits)
+        return PreparedProject(apis, settings, raw, read_code_jobs(folder, limits))
+    except ProjectError:
+        raise
+    except ArchiveError as e:
+        raise ProjectError(str(e)) from e
+    except _UNTRUSTED_ERRORS as e:
+        # An OSError's strerror, not its text, which would show the daemon's own paths.
+        raise ProjectError(f"the project could not be read: {getattr(e, 'strerror', None) or e}") from e
+
+
+def read_settings(project_dir: Path, limits: DeployLimits) -> tuple[ProjectSettings, dict[str, Any]]:
     for name in SETTINGS_FILES:
         path = project_dir / name
         if path.is_file():
-            try:
-                raw = loads_jsonc(path.read_text())
-                return msgspec.convert(raw, ProjectSettings), raw
-            except (json.JSONDecodeError, msgspec.ValidationError) as e:
-                raise ProjectError(f"{name}: {e}") from e
+            raw = _read_jsonc(path, name, limits)
+            settings = _convert(raw, ProjectSettings, name)
+            sink = settings.default_sink
+            if sink is not None:
+                try:
+                    parse_sink(sink)
+                except msgspec.ValidationError as e:
+                    raise ProjectError(f"{name}: defaults.sink: {e}") from e
+            return settings, raw
     return ProjectSettings(), {}
 
 
-def read_code_jobs(project_dir: Path) -> dict[str, JobSpec]:
+def read_code_jobs(project_dir: Path, limits: DeployLimits) -> dict[str, JobSpec]:
     """Jobs-as-code: ``intuned-resources/jobs/<job-id>.job.json(c)``, each a create body without ``id``."""
     jobs: dict[str, JobSpec] = {}
     folder = project_dir / "intuned-resources" / "jobs"
@@ -72,13 +131,34 @@ def read_code_jobs(project_dir: Path) -> dict[str, JobSpec]:
         where = f"intuned-resources/jobs/{path.name}"
         if not JOB_ID.match(job_id):
             raise ProjectError(f"{where}: '{job_id}' is not a valid job id (letters, digits, '-' and '_')")
+        spec = _convert(_read_jsonc(path, where, limits), JobSpec, where)
         try:
-            spec = msgspec.convert(loads_jsonc(path.read_text()), JobSpec)
             check_job_spec(spec)
-        except (json.JSONDecodeError, msgspec.ValidationError, ValueError) as e:
+        except ValueError as e:
             raise ProjectError(f"{where}: {e}") from e
         jobs[job_id] = spec
     return jobs
+
+
+def _read_jsonc(path: Path, where: str, limits: DeployLimits) -> Any:
+    """A settings or job file's JSON(C), within the size and nesting limits."""
+    if path.stat().st_size > limits.max_settings_bytes:
+        raise ProjectError(f"{where} is larger than {limits.max_settings_bytes} bytes (deploy.max_settings_bytes)")
+    try:
+        return loads_jsonc(path.read_bytes().decode("utf-8"), max_depth=limits.max_json_depth)
+    except UnicodeDecodeError as e:
+        raise ProjectError(f"{where} is not UTF-8 (byte {e.start}: {e.reason})") from e
+    except JsoncTooDeep as e:
+        raise ProjectError(f"{where}: {e} (deploy.max_json_depth)") from e
+    except JsoncError as e:
+        raise ProjectError(f"{where}: {e}") from e
+
+
+def _convert(raw: Any, kind: type[T], where: str) -> T:
+    try:
+        return msgspec.convert(raw, kind)
+    except msgspec.ValidationError as e:
+        raise ProjectError(f"{where}: {e}") from e
 
 
 def scan_apis(project_dir: Path) -> list[str]:
@@ -88,19 +168,6 @@ def scan_apis(project_dir: Path) -> list[str]:
         for path in api_dir.rglob("*.py")
         if path.name != "__init__.py" and "__pycache__" not in path.parts
     )
-
-
-def unpack(archive: bytes, dest: Path) -> None:
-    """Extract a tar.gz into ``dest``, refusing links and paths that escape it."""
-    if dest.exists():
-        shutil.rmtree(dest)
-    dest.mkdir(parents=True)
-    try:
-        with tarfile.open(fileobj=io.BytesIO(archive), mode="r:*") as tar:
-            tar.extractall(dest, filter="data")
-    except (tarfile.TarError, OSError) as e:
-        shutil.rmtree(dest, ignore_errors=True)
-        raise ProjectError(f"the archive could not be unpacked: {e}") from e
 
 
 def check_name(name: str) -> str:

@@ -628,16 +628,17 @@ def test_keys_create(invoke: Callable[..., Result], monkeypatch: pytest.MonkeyPa
 def test_serve_loads_settings(
     invoke: Callable[..., Result], monkeypatch: pytest.MonkeyPatch, config_file: Path
 ) -> None:
-    served: list[Any] = []
-    _fake_module(monkeypatch, "intunedd.daemon", serve=served.append)
-    result = invoke("serve", "--config", str(config_file))
+    served: list[tuple[Any, int | None]] = []
+    _fake_module(monkeypatch, "intunedd.daemon", serve=lambda settings, ready_fd: served.append((settings, ready_fd)))
+    result = invoke("serve", "--config", str(config_file), "--ready-fd", "7")
     assert result.exit_code == 0, result.output
-    assert served[0].server.port == 9999
-    assert served[0].state_dir.endswith("state")
+    settings, ready_fd = served[0]
+    assert (settings.server.port, ready_fd) == (9999, 7)
+    assert settings.state_dir.endswith("state")
 
 
 def test_serve_reports_config_errors(invoke: Callable[..., Result], monkeypatch: pytest.MonkeyPatch) -> None:
-    _fake_module(monkeypatch, "intunedd.daemon", serve=lambda settings: None)
+    _fake_module(monkeypatch, "intunedd.daemon", serve=lambda settings, ready_fd: None)
     result = invoke("serve", "--config", "nope.toml")
     assert result.exit_code == 1
     assert result.stderr == "error: config file nope.toml does not exist (config-error)\n"

@@ -2,18 +2,20 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import msgspec
 import pytest
 
 from intunedd.config import ConfigError, Settings, load_settings
 
 ROOT = Path(__file__).resolve().parents[1]
+SECTIONS = [name for name in Settings.__struct_fields__ if isinstance(getattr(Settings(), name), msgspec.Struct)]
 
 
 def test_shipped_config_lists_every_setting_with_its_default() -> None:
     shipped = load_settings(str(ROOT / "config" / "intunedd.toml"), {"INTUNEDD_STATE_DIR": "/x"})
     assert shipped == load_settings(None, {"INTUNEDD_STATE_DIR": "/x", "INTUNEDD_CONFIG": "/nonexistent"})
     text = (ROOT / "config" / "intunedd.toml").read_text()
-    for section in ("server", "pool", "runs", "events", "scheduler", "sinks"):
+    for section in SECTIONS:
         for name in getattr(Settings(), section).__struct_fields__:
             documented = f"{name} =" in text or f"[{section}.{name}]" in text
             assert documented, f"config/intunedd.toml does not document {section}.{name}"
@@ -48,3 +50,26 @@ def test_state_dir_follows_systemd() -> None:
     assert load_settings(None, {"STATE_DIRECTORY": "/var/lib/intunedd", "INTUNEDD_CONFIG": ""}).state_dir == (
         "/var/lib/intunedd"
     )
+
+
+def test_environment_values_take_the_schema_type() -> None:
+    settings = load_settings(
+        None,
+        {
+            "INTUNEDD_CONFIG": "",
+            "INTUNEDD_STATE_DIR": "/x",
+            "INTUNEDD_SINKS_SIGNING_SECRET": "123456",
+            "INTUNEDD_RUNS_DRAIN_TIMEOUT_S": "5",
+            "INTUNEDD_POOL_BROWSER_ARGS": '["--a", "--b"]',
+            "INTUNEDD_WORKSPACE_ID": "42",
+        },
+    )
+    assert settings.sinks.signing_secret == "123456"
+    assert settings.runs.drain_timeout_s == 5.0
+    assert settings.pool.browser_args == ["--a", "--b"]
+    assert settings.workspace_id == "42"
+
+
+def test_unknown_environment_setting_is_refused() -> None:
+    with pytest.raises(ConfigError, match="sizes"):
+        load_settings(None, {"INTUNEDD_CONFIG": "", "INTUNEDD_POOL_SIZES": "3"})

@@ -10,7 +10,7 @@ number of slots, because every attempt holds one lease.
 from __future__ import annotations
 
 import logging
-from collections.abc import AsyncIterator, Mapping
+from collections.abc import AsyncIterator, Mapping, Sequence
 from contextlib import asynccontextmanager
 from typing import NoReturn
 
@@ -18,8 +18,9 @@ import msgspec
 import psutil
 import trio
 
-from ..workers.process import Lease, Verdict, WorkerDied, WorkerProcess, spawn_worker
+from ..workers.process import WORKER_COMMAND, Lease, Verdict, WorkerDied, WorkerProcess, spawn_worker
 from ..workers.protocol import WorkerConfig
+from ..workers.sandbox import WorkerUser
 
 log = logging.getLogger(__name__)
 RESPAWN_BACKOFF_S = (0.5, 1.0, 2.0, 5.0, 10.0, 30.0)
@@ -83,6 +84,8 @@ async def run_browser_pool(
     recycle_after_attempts: int,
     recycle_rss_mb: int,
     start_timeout_s: float,
+    user: WorkerUser | None = None,
+    command: Sequence[str] = WORKER_COMMAND,
     task_status: trio.TaskStatus[PoolHandle] = trio.TASK_STATUS_IGNORED,
 ) -> NoReturn:
     idle_send, idle_receive = trio.open_memory_channel[Lease](size)
@@ -92,7 +95,7 @@ async def run_browser_pool(
         failures = 0
         while True:
             try:
-                worker = await spawn_worker(config, env, start_timeout_s=start_timeout_s)
+                worker = await spawn_worker(config, env, start_timeout_s=start_timeout_s, command=command, user=user)
             except (OSError, trio.TooSlowError, WorkerDied) as e:
                 # Persistent failures (no browser installed, say) keep retrying at the
                 # longest delay; /health shows the error meanwhile.

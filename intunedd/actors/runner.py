@@ -1,49 +1,48 @@
-"""The runner actor: admits runs and drives their attempts.
+"""The runner actor: runs attempts of admitted runs.
 
-Waiting runs sit in lanes: one per project for standalone runs, one per JobRun for its
-items (see ``policy.admission``). A run starts when the admission policy says so (lane,
-project and pool caps; runs in order of acceptance); it then loops over attempts, each on
-a leased worker, recording every transition through the store before anyone hears of it.
-The JobRun commands (trigger, pause, resume, terminate, job CRUD) live in ``job_runs.py``.
+Waiting runs sit in lanes (``lanes.Lanes``): one per project for standalone runs, one per
+JobRun for its items. A run starts when the admission policy says so (lane, project and
+pool caps; runs in order of acceptance); it then loops over attempts, each on a leased
+worker, recording every transition through the store (``store.run_transactions``) before
+anyone hears of it. Jobs and JobRuns are ``job_control.JobControl``'s; deploys are the
+deployer actor's, which tells the runner of each new version.
 
 Cancel, pause and drain are trio cancellation of the run's scope, with the reason kept
 beside it: a cancel (by the user, or a JobRun terminating) ends the run ``canceled``; a
 JobRun pause cancels the attempt and puts the run back to wait; a drain (SIGTERM) records
 the attempt as interrupted and leaves the run unfinished, so the next start picks it up
 again, exactly as after a crash.
+
+A failure the runner did not foresee (a bug, a store write refused) fails that one run or
+that one command, never the actor.
 """
 
 from __future__ import annotations
 
 import logging
-from collections import deque
 from collections.abc import Awaitable, Callable
-from pathlib import Path
 from typing import Any, NoReturn
 
 import msgspec
 import trio
 
-from .. import projects
-from ..clock import Clock, iso
+from ..clock import Clock
 from ..config import Settings
-from ..errors import ApiError, BadRequest, Forbidden, NotFound, Unavailable
+from ..errors import ApiError, BadRequest, Forbidden, NotFound, Unavailable, disk_full, from_store
 from ..ids import nanoid
-from ..job_spec import JobSpec, PayloadItem, item_options, spec_from_snapshot
+from ..job_spec import PayloadItem, spec_from_snapshot
 from ..messages import (
     CancelRun,
     CreateJob,
     DeleteJob,
-    Deploy,
-    JobChanged,
-    JobCommand,
     PauseJob,
+    ProjectDeployed,
     ProjectVersion,
     Reply,
     ResumeJob,
     RunnerCommand,
-    RunOptions,
     RunRecord,
+    RunRequest,
     SubmitRun,
     TerminateJobRun,
     TriggerJob,
@@ -51,18 +50,24 @@ from ..messages import (
     WaitRun,
     answer,
 )
-from ..policy.admission import Lane, next_lane
-from ..policy.attempts import after_attempt
-from ..store import job_queries, queries
+from ..policy import run_options
+from ..policy.attempts import after_attempt, error_object
+from ..store import job_queries, queries, run_transactions
+from ..store.errors import StoreError
 from ..workers import protocol
-from ..workers.attempt import AttemptOutcome, run_attempt
+from ..workers.attempt import AttemptOutcome, attempt_limits, run_attempt
+from ..workers.sandbox import prepare_attempt_directory
 from .browser_pool import PoolHandle
-from .job_runs import JobRunCommands
+from .job_control import USER_TERMINATE, JobChanged, JobControl
+from .lanes import Lanes
 from .store import StoreHandle
 
 log = logging.getLogger(__name__)
 INBOX_SIZE = 64
 CANCELED_BY_USER = {"type": "cancelled-user-action", "message": "The run was canceled by user action."}
+# After the store refused to record a run's end (e.g. the disk is full), the run waits this
+# long and starts again: it is unfinished in the database, so nothing is lost meanwhile.
+RETRY_AFTER_STORE_FAILURE_S = 5.0
 
 
 class RunnerStatistics(msgspec.Struct, frozen=True):
@@ -94,9 +99,9 @@ class RunnerHandle:
             await self._inbox.send(make(send))
             return (await receive.receive()).unwrap()
 
-    async def submit(self, project: str, api: str, parameters: Any, options: RunOptions) -> RunRecord:
+    async def submit(self, project: str, api: str, parameters: Any, request: RunRequest) -> RunRecord:
         return await self._ask(  # type: ignore[no-any-return]
-            lambda r: SubmitRun(project=project, api=api, parameters=parameters, options=options, reply=r)
+            lambda r: SubmitRun(project=project, api=api, parameters=parameters, request=request, reply=r)
         )
 
     async def cancel(self, project: str, run_id: str) -> None:
@@ -106,8 +111,8 @@ class RunnerHandle:
         """Return once the run is no longer pending or started."""
         await self._ask(lambda r: WaitRun(run_id=run_id, reply=r))
 
-    async def deploy(self, name: str, archive: bytes) -> ProjectVersion:
-        return await self._ask(lambda r: Deploy(name=name, archive=archive, reply=r))  # type: ignore[no-any-return]
+    async def project_deployed(self, project: ProjectVersion, terminate: list[Any]) -> None:
+        await self._ask(lambda r: ProjectDeployed(project=project, terminate=terminate, reply=r))
 
     async def create_job(self, project: str, job_id: str, spec: Any) -> None:
         await self._ask(lambda r: CreateJob(project=project, job_id=job_id, spec=spec, reply=r))
@@ -145,27 +150,27 @@ class _KeyValue:
         await self._store.write(queries.kv_set, self._project, key, value)
 
 
-class _Runner(JobRunCommands):
+def defaults_of(settings: Settings) -> run_options.Defaults:
+    return run_options.Defaults(
+        max_attempts=settings.runs.default_max_attempts,
+        request_timeout_s=settings.runs.default_request_timeout_s,
+        sink=settings.sinks.default or None,
+    )
+
+
+class _Runner:
     def __init__(
-        self,
-        store: StoreHandle,
-        pool: PoolHandle,
-        settings: Settings,
-        clock: Clock,
-        job_changes: trio.MemorySendChannel[JobChanged],
+        self, store: StoreHandle, pool: PoolHandle, settings: Settings, clock: Clock, job_changed: JobChanged
     ) -> None:
         self.store = store
         self.pool = pool
         self.settings = settings
         self.clock = clock
-        self.job_changes = job_changes
+        self.defaults = defaults_of(settings)
         self.projects: dict[str, ProjectVersion] = {}
         self.versions: dict[tuple[str, int], ProjectVersion] = {}
-        self.job_lanes: dict[str, Lane] = {}  # JobRun id -> its lane
-        self.job_snapshots: dict[str, dict[str, Any]] = {}  # JobRun id -> job_configuration_snapshot
-        self.waiting: dict[str, deque[RunRecord]] = {}  # lane key -> runs in acceptance order
-        self.lane_running: dict[str, int] = {}
-        self.project_running: dict[str, int] = {}
+        self.lanes = Lanes(self._cap)
+        self.jobs = JobControl(store, self.lanes, self, self.defaults, job_changed)
         self.active: dict[str, _Active] = {}
         self.waiters: dict[str, list[trio.MemorySendChannel[Reply[Any]]]] = {}
         self.draining = False
@@ -173,80 +178,42 @@ class _Runner(JobRunCommands):
         self.nursery: trio.Nursery | None = None
 
     def statistics(self) -> RunnerStatistics:
-        return RunnerStatistics(
-            waiting=sum(len(q) for q in self.waiting.values()), running=len(self.active), draining=self.draining
-        )
+        return RunnerStatistics(waiting=self.lanes.waiting_count, running=len(self.active), draining=self.draining)
 
-    # -- admission ------------------------------------------------------------------------
-
-    @staticmethod
-    def lane_key(run: RunRecord) -> str:
-        return run.job_run_id or f"project:{run.project}"
-
-    def _lane(self, key: str) -> Lane:
-        if key.startswith("project:"):
-            name = key.removeprefix("project:")
-            return Lane(name, self._cap(name))
-        return self.job_lanes.get(key) or Lane("", 1, paused=True)
-
-    def enqueue(self, run: RunRecord) -> None:
-        """Queue a run in its lane, keeping the lane in acceptance order (requeued runs go back in place)."""
-        queue = self.waiting.setdefault(self.lane_key(run), deque())
-        if not queue or queue[-1].seq < run.seq:
-            queue.append(run)
-            return
-        position = next(i for i, queued in enumerate(queue) if queued.seq > run.seq)
-        queue.insert(position, run)
-
-    def admit(self) -> None:
-        assert self.nursery is not None
-        while not self.draining:
-            heads = {key: queue[0].seq for key, queue in self.waiting.items() if queue}
-            lanes = {key: self._lane(key) for key in heads}
-            caps = {lane.project: self._cap(lane.project) for lane in lanes.values()}
-            key = next_lane(
-                heads,
-                lanes,
-                self.lane_running,
-                self.project_running,
-                caps,
-                total_running=len(self.active),
-                capacity=self.settings.pool.size,
-            )
-            if key is None:
-                return
-            run = self.waiting[key].popleft()
-            self.lane_running[key] = self.lane_running.get(key, 0) + 1
-            self.project_running[run.project] = self.project_running.get(run.project, 0) + 1
-            active = self.active[run.id] = _Active(run)
-            self.nursery.start_soon(self._drive, active)
-
-    def with_default_sink(self, project: ProjectVersion, options: RunOptions) -> RunOptions:
-        """A run without a sink takes its project's Intuned.json default, else the daemon's."""
-        if options.sink:
-            return options
-        default = project.default_sink or self.settings.sinks.default or None
-        return msgspec.structs.replace(options, sink=default) if default else options
+    def project(self, name: str) -> ProjectVersion | None:
+        return self.projects.get(name)
 
     def _cap(self, name: str) -> int:
         project = self.projects.get(name)
         return project.max_concurrent if project else 1
 
+    # -- admission ------------------------------------------------------------------------
+
+    def admit(self) -> None:
+        assert self.nursery is not None
+        while not self.draining:
+            run = self.lanes.next_run(total_running=len(self.active), capacity=self.settings.pool.size)
+            if run is None:
+                return
+            active = self.active[run.id] = _Active(run)
+            self.nursery.start_soon(self._drive, active)
+
+    def stop_items(self, job_run_id: str, *, cancel: dict[str, Any] | None, requeue: dict[str, Any] | None) -> None:
+        for active in self.active.values():
+            if active.run.job_run_id == job_run_id:
+                active.cancel_reason = cancel or active.cancel_reason
+                active.requeue_reason = requeue or active.requeue_reason
+                active.scope.cancel()
+
     def _finished(self, run: RunRecord) -> None:
         self.active.pop(run.id, None)
-        self.lane_running[self.lane_key(run)] -= 1
-        self.project_running[run.project] -= 1
+        self.lanes.finished(run)
         for waiter in self.waiters.pop(run.id, []):
             answer(waiter, Reply(value=None))
         self.admit()
         if not self.active:
             self.idle.set()
             self.idle = trio.Event()
-
-    def remove_waiting(self, run_ids: set[str]) -> None:
-        for key, queue in self.waiting.items():
-            if any(run.id in run_ids for run in queue):
-                self.waiting[key] = deque(run for run in queue if run.id not in run_ids)
 
     # -- driving one run ------------------------------------------------------------------
 
@@ -255,24 +222,72 @@ class _Runner(JobRunCommands):
         if key not in self.versions:
             found = await self.store.read(queries.project_version, run.project, run.version)
             if found is None:
-                raise AssertionError(f"run {run.id} refers to unknown project version {key}")
+                raise _Unrunnable(f"project '{run.project}' version {run.version} no longer exists")
             self.versions[key] = found
         return self.versions[key]
 
     async def _drive(self, active: _Active) -> None:
         run = active.run
         requeued: RunRecord | None = None
+        retry_later = False
         try:
             with active.scope:
-                await self._attempts(active)
+                try:
+                    await self._attempts(active)
+                except Exception as e:  # noqa: BLE001 - one run's failure must not end the actor
+                    with trio.CancelScope(shield=True):
+                        retry_later = not await self._fail(active, e)
             if active.scope.cancel_called:
                 with trio.CancelScope(shield=True):
                     requeued = await self._record_cancel(active)
         finally:
             self._finished(run)
         if requeued is not None:
-            self.enqueue(requeued)
+            self.lanes.enqueue(requeued)
             self.admit()
+        elif retry_later and self.nursery is not None:
+            self.nursery.start_soon(self._enqueue_later, run, active.attempt)
+
+    async def _fail(self, active: _Active, error: Exception) -> bool:
+        """Record a run the runner could not drive as failed; False when it must start again
+        later instead (the disk is full, or even the failure could not be recorded)."""
+        run = active.run
+        if disk_full(error) is not None:
+            # Transient: the run stays unfinished and runs again once writes succeed.
+            log.warning("run %s waits: the disk is full (%s)", run.id, error)
+            return False
+        if isinstance(error, _Unrunnable):
+            log.warning("run %s cannot run: %s", run.id, error)
+            failure = error_object("run-unrunnable", str(error), retryable=False)
+        else:
+            log.exception("run %s failed inside the daemon", run.id)
+            failure = error_object("internal-error", "The daemon failed while running this run", retryable=False)
+        try:
+            job_run_done = await self.store.write(run_transactions.fail_run, run, active.attempt, failure)
+        except Exception:  # noqa: BLE001 - e.g. the disk is full: the run stays unfinished, tried again later
+            log.exception("could not record the failure of run %s; it will start again", run.id)
+            return False
+        active.attempt = None
+        if job_run_done and run.job_run_id is not None:
+            self.lanes.close_job_run(run.job_run_id)
+        return True
+
+    async def _enqueue_later(self, run: RunRecord, attempt: int | None) -> None:
+        """Start a run again once the store takes writes; its unrecorded attempt is interrupted."""
+        while not self.draining:
+            await trio.sleep(RETRY_AFTER_STORE_FAILURE_S)
+            try:
+                if attempt is not None:
+                    await self.store.write(run_transactions.interrupt_attempt, run, attempt)
+                    attempt = None
+                found = await self.store.read(queries.get_run, run.id)
+            except Exception as e:  # noqa: BLE001 - not yet: try again later, never end the actor
+                log.warning("run %s still waits for the store: %s", run.id, e)
+                continue
+            if found is not None and found.status in ("pending", "started") and not self.draining:
+                self.lanes.enqueue(found)
+                self.admit()
+            return
 
     async def _attempts(self, active: _Active) -> None:
         run = active.run
@@ -292,42 +307,35 @@ class _Runner(JobRunCommands):
                 max_attempts=run.options.max_attempts,
             )
             if decision.action == "retry":
-                await self.store.write(_end_attempt, run, number, outcome, decision.action, decision.error)
+                await self.store.write(
+                    run_transactions.end_attempt, run, number, outcome, decision.action, decision.error
+                )
                 active.attempt = None
                 continue
             extension = self._extension(run, project, outcome) if decision.action == "complete" else None
-            ended: tuple[list[RunRecord], bool] = await self.store.write(
-                _end_run, run, number, outcome, decision.action, decision.error, extension
+            created, job_run_done = await self.store.write(
+                run_transactions.end_run, run, number, outcome, decision.action, decision.error, extension
             )
-            created, job_run_done = ended
             active.attempt = None
             for new_run in created:
-                self.enqueue(new_run)
+                self.lanes.enqueue(new_run)
             if job_run_done and run.job_run_id is not None:
-                self.close_lane(run.job_run_id)
+                self.lanes.close_job_run(run.job_run_id)
             self.admit()
             return
 
-    def _extension(self, run: RunRecord, project: ProjectVersion, outcome: AttemptOutcome) -> _Extension | None:
+    def _extension(
+        self, run: RunRecord, project: ProjectVersion, outcome: AttemptOutcome
+    ) -> run_transactions.Extension | None:
         """extend_payload inside a JobRun: the new items' runs, inheriting the JobRun's settings."""
         if run.job_run_id is None or not outcome.extended_payloads:
             return None
-        spec = spec_from_snapshot(self.job_snapshots.get(run.job_run_id, {}))
+        spec = spec_from_snapshot(self.lanes.snapshot(run.job_run_id))
         items = [PayloadItem(api_name=p.api, parameters=p.parameters or {}) for p in outcome.extended_payloads]
-        defaults = self.settings.runs
-        options = [
-            self.with_default_sink(
-                project,
-                item_options(
-                    spec,
-                    item,
-                    default_attempts=defaults.default_max_attempts,
-                    default_timeout=defaults.default_request_timeout_s,
-                ),
-            )
-            for item in items
-        ]
-        return _Extension(project, items, [nanoid() for _ in items], options, spec.configuration.max_runs)
+        options = [run_options.for_item(spec, item, project, self.defaults) for item in items]
+        return run_transactions.Extension(
+            project, items, [nanoid() for _ in items], options, spec.configuration.max_runs
+        )
 
     async def _one_attempt(self, active: _Active, project: ProjectVersion, number: int) -> AttemptOutcome:
         run = active.run
@@ -335,6 +343,7 @@ class _Runner(JobRunCommands):
         log_path = directory / "log.jsonl"
         trace_path = directory / "trace.zip" if run.options.save_trace else None
         video_dir = directory / "video" if self.settings.runs.record_video else None
+        await trio.to_thread.run_sync(prepare_attempt_directory, directory, self.settings.pool.worker_user)
         start = protocol.Start(
             attempt_id=f"{run.id}/{number}",
             project_dir=project.path,
@@ -355,6 +364,7 @@ class _Runner(JobRunCommands):
             proxy=run.options.proxy,
             headless=self.settings.pool.headless,
             max_result_bytes=self.settings.runs.max_result_bytes,
+            limits=attempt_limits(self.settings.runs),
         )
         async with self.pool.lease() as lease:
             await self.store.write(queries.start_attempt, run, number, str(log_path), start.trace_path, start.video_dir)
@@ -373,12 +383,13 @@ class _Runner(JobRunCommands):
         # racing with the attempt's own end cannot overwrite a recorded outcome.
         if active.draining:
             if active.attempt is not None:
-                await self.store.write(_interrupt_attempt, active.run, active.attempt)
+                await self.store.write(run_transactions.interrupt_attempt, active.run, active.attempt)
             return None
         if active.requeue_reason is not None and active.cancel_reason is None:
             await self.store.write(job_queries.requeue_run, active.run, active.attempt, active.requeue_reason)
             return await self.store.read(queries.get_run, active.run.id)
-        await self.store.write(_cancel_run, active.run, active.attempt, active.cancel_reason or CANCELED_BY_USER)
+        reason = active.cancel_reason or CANCELED_BY_USER
+        await self.store.write(run_transactions.cancel_run, active.run, active.attempt, reason)
         return None
 
     # -- commands -------------------------------------------------------------------------
@@ -390,19 +401,23 @@ class _Runner(JobRunCommands):
         if isinstance(command, WaitRun):
             self.wait(command)
             return
-        try:
-            value = await self._respond(command)
-        except ApiError as e:
-            answer(command.reply, Reply(error=e))
-            return
-        answer(command.reply, Reply(value=value))
+        answer(command.reply, await self._respond(command))
 
-    async def _respond(self, command: SubmitRun | Deploy | JobCommand) -> Any:
-        if isinstance(command, SubmitRun):
-            return await self.submit(command)
-        if isinstance(command, Deploy):
-            return await self.deploy(command)
-        return await self.job_command(command)
+    async def _respond(self, command: SubmitRun | ProjectDeployed | Any) -> Reply[Any]:
+        try:
+            if isinstance(command, SubmitRun):
+                return Reply(value=await self.submit(command))
+            if isinstance(command, ProjectDeployed):
+                await self.project_deployed(command)
+                return Reply(value=None)
+            return Reply(value=await self.jobs.command(command))
+        except ApiError as e:
+            return Reply(error=e)
+        except StoreError as e:
+            return Reply(error=from_store(e))
+        except Exception:  # noqa: BLE001 - one command's failure must not end the actor
+            log.exception("runner failed handling %s", type(command).__name__)
+            return Reply(error=ApiError("Internal server error"))
 
     async def submit(self, command: SubmitRun) -> RunRecord:
         if self.draining:
@@ -420,14 +435,19 @@ class _Runner(JobRunCommands):
                 f"API '{command.api}' does not exist in project '{project.name}'",
                 details={"field": "api", "available": project.apis},
             )
-        options = self.with_default_sink(project, command.options)
+        options = run_options.for_request(command.request, project, self.defaults)
         run = await self.store.write(queries.insert_run, nanoid(), project, command.api, command.parameters, options)
-        self.enqueue(run)
+        self.lanes.enqueue(run)
         self.admit()
         return run
 
     async def cancel(self, command: CancelRun) -> None:
-        run = await self.store.read(queries.get_run, command.run_id)
+        try:
+            run = await self.store.read(queries.get_run, command.run_id)
+        except Exception:  # noqa: BLE001 - an unreadable record: the caller hears why, the actor goes on
+            log.exception("could not read run %s to cancel it", command.run_id)
+            answer(command.reply, Reply(error=ApiError("Internal server error")))
+            return
         if run is None or run.project != command.project:
             answer(command.reply, Reply(error=NotFound(f"run '{command.run_id}' not found")))
             return
@@ -438,46 +458,30 @@ class _Runner(JobRunCommands):
             active.cancel_reason = CANCELED_BY_USER
             active.scope.cancel()
             return
-        queue = self.waiting.get(self.lane_key(run), deque())
-        if any(queued.id == run.id for queued in queue):
-            self.remove_waiting({run.id})
-            await self.store.write(_cancel_run, run, None, CANCELED_BY_USER)
+        if self.lanes.is_waiting(run.id):
+            self.lanes.remove({run.id})
+            try:
+                await self.store.write(run_transactions.cancel_run, run, None, CANCELED_BY_USER)
+            except Exception as e:  # noqa: BLE001 - e.g. the disk is full: the run waits again
+                self.lanes.enqueue(run)
+                answer(command.reply, Reply(error=e if isinstance(e, ApiError) else ApiError("Internal server error")))
+                return
         answer(command.reply, Reply(value=None))
         for waiter in self.waiters.pop(run.id, []):
             answer(waiter, Reply(value=None))
 
     def wait(self, command: WaitRun) -> None:
-        unfinished = command.run_id in self.active or any(
-            run.id == command.run_id for queue in self.waiting.values() for run in queue
-        )
-        if unfinished:
+        if command.run_id in self.active or self.lanes.is_waiting(command.run_id):
             self.waiters.setdefault(command.run_id, []).append(command.reply)
         else:
             answer(command.reply, Reply(value=None))
 
-    async def deploy(self, command: Deploy) -> ProjectVersion:
-        try:
-            name = projects.check_name(command.name)
-            version = await self.store.read(queries.next_project_version, name)
-            directory = self.settings.projects_path / name / str(version)
-            apis, settings, raw, code_jobs = await trio.to_thread.run_sync(_prepare_project, command.archive, directory)
-        except projects.ProjectError as e:
-            raise BadRequest(str(e), details={"field": "archive"}) from e
-        project = ProjectVersion(
-            name=name,
-            version=version,
-            path=str(directory),
-            apis=apis,
-            api_access=settings.api_access.enabled,
-            max_concurrent=max(1, settings.replication.max_concurrent_requests),
-            deployed_at=iso(self.clock.now()),
-            default_sink=settings.default_sink,
-        )
-        await self.store.write(queries.record_deploy, project, raw)
-        self.projects[name] = self.versions[(name, version)] = project
-        await self.apply_code_jobs(name, code_jobs)
+    async def project_deployed(self, command: ProjectDeployed) -> None:
+        project = command.project
+        self.projects[project.name] = self.versions[(project.name, project.version)] = project
+        for job_run in command.terminate:
+            await self.jobs.terminate(job_run, USER_TERMINATE)
         self.admit()
-        return project
 
     # -- shutdown -------------------------------------------------------------------------
 
@@ -494,107 +498,49 @@ class _Runner(JobRunCommands):
             await self.idle.wait()
 
 
-def _prepare_project(
-    archive: bytes, directory: Path
-) -> tuple[list[str], projects.ProjectSettings, Any, dict[str, JobSpec]]:
-    projects.unpack(archive, directory)
-    apis = projects.scan_apis(directory)
-    if not apis:
-        raise projects.ProjectError("the project has no APIs: expected api/<name>.py files")
-    settings, raw = projects.read_settings(directory)
-    return apis, settings, raw, projects.read_code_jobs(directory)
+class _Unrunnable(Exception):
+    """A run whose record cannot be driven (its project version is gone): it fails, once."""
 
 
-def _end_attempt(
-    tx: queries.Tx,
-    run: RunRecord,
-    number: int,
-    outcome: AttemptOutcome,
-    action: str,
-    run_error: dict[str, Any] | None,
-    extended: list[dict[str, Any]] | None = None,
-) -> None:
-    """Record an attempt's end and, unless the run retries, the run's; ``extended`` replaces
-    the attempt's extended payloads once a JobRun has given them run ids."""
-    queries.finish_attempt(tx, run, number, outcome.status, outcome.error)
-    if action == "complete":
-        if extended is None:
-            extended = [msgspec.to_builtins(p) for p in outcome.extended_payloads]
-        queries.finish_run(tx, run, "completed", result=outcome.result, extended_payloads=extended or None)
-    elif action == "fail":
-        queries.finish_run(tx, run, "failed", error=run_error)
+async def _recover(runner: _Runner, store: StoreHandle) -> list[RunRecord]:
+    """What an earlier process left: current projects, active JobRuns, unfinished runs.
 
-
-class _Extension(msgspec.Struct, frozen=True):
-    project: ProjectVersion
-    items: list[PayloadItem]
-    run_ids: list[str]
-    options: list[RunOptions]
-    max_runs: int | None
-
-
-def _end_run(
-    tx: queries.Tx,
-    run: RunRecord,
-    number: int,
-    outcome: AttemptOutcome,
-    action: str,
-    run_error: dict[str, Any] | None,
-    extension: _Extension | None,
-) -> tuple[list[RunRecord], bool]:
-    """The run's last attempt, its end, its extended items and its JobRun's end: one transaction."""
-    created: list[RunRecord] = []
-    extended = None
-    if extension is not None:
-        created = job_queries.extend_job_run(
-            tx, run, extension.project, extension.items, extension.run_ids, extension.options, extension.max_runs
-        )
-        extended = [
-            {"api": item.api_name, "parameters": item.parameters, "runId": run_id}
-            for item, run_id in zip(extension.items, extension.run_ids, strict=True)
-        ]
-    _end_attempt(tx, run, number, outcome, action, run_error, extended)
-    done = run.job_run_id is not None and job_queries.item_ended(tx, run.job_run_id)
-    return created, done
-
-
-def _cancel_run(tx: queries.Tx, run: RunRecord, number: int | None, reason: dict[str, Any]) -> None:
-    if number is not None:
-        queries.finish_attempt(tx, run, number, "canceled", {"code": "canceled", "message": reason["message"]})
-    queries.finish_run(tx, run, "canceled", reason=reason)
-    if run.job_run_id is not None:
-        job_queries.item_ended(tx, run.job_run_id)
-
-
-def _interrupt_attempt(tx: queries.Tx, run: RunRecord, number: int) -> None:
-    queries.finish_attempt(
-        tx, run, number, "interrupted", {"code": "interrupted", "message": "The daemon stopped during this attempt"}
-    )
+    A record that cannot be decoded is quarantined with its reason and skipped, so one bad
+    row never keeps the daemon from starting.
+    """
+    projects, bad_projects = await store.read(queries.current_projects_checked)
+    for project in projects:
+        runner.projects[project.name] = runner.versions[(project.name, project.version)] = project
+    job_runs, bad_job_runs = await store.read(job_queries.active_job_runs_checked)
+    for job_run in job_runs:
+        runner.lanes.open_job_run(job_run)
+    interrupted = await store.write(queries.interrupt_running_attempts)
+    unfinished, bad_runs = await store.read(queries.unfinished_runs_checked)
+    for kind, bad in (("project", bad_projects), ("job_run", bad_job_runs), ("run", bad_runs)):
+        for record_id, reason in bad:
+            log.error("quarantined %s %s: %s", kind, record_id, reason)
+            await store.write(queries.quarantine, kind, record_id, reason)
+    if interrupted or unfinished:
+        log.info("recovering %d unfinished runs (%d interrupted attempts)", len(unfinished), interrupted)
+    return unfinished
 
 
 async def run_runner(
     store: StoreHandle,
     pool: PoolHandle,
     settings: Settings,
-    job_changes: trio.MemorySendChannel[JobChanged],
+    job_changed: JobChanged,
     *,
     clock: Clock,
     task_status: trio.TaskStatus[tuple[RunnerHandle, Callable[[float], Awaitable[None]]]] = trio.TASK_STATUS_IGNORED,
 ) -> NoReturn:
-    runner = _Runner(store, pool, settings, clock, job_changes)
-    for project in await store.read(queries.current_projects):
-        runner.projects[project.name] = runner.versions[(project.name, project.version)] = project
-    for job_run in await store.read(job_queries.active_job_runs):
-        runner.open_lane(job_run)
-    interrupted = await store.write(queries.interrupt_running_attempts)
-    unfinished = await store.read(queries.unfinished_runs)
-    if interrupted or unfinished:
-        log.info("recovering %d unfinished runs (%d interrupted attempts)", len(unfinished), interrupted)
+    runner = _Runner(store, pool, settings, clock, job_changed)
+    unfinished = await _recover(runner, store)
     send, receive = trio.open_memory_channel[RunnerCommand](INBOX_SIZE)
     async with receive, trio.open_nursery() as nursery:
         runner.nursery = nursery
         for run in unfinished:
-            runner.enqueue(run)
+            runner.lanes.enqueue(run)
         runner.admit()
         task_status.started((RunnerHandle(send, runner.statistics), runner.drain))
         async for command in receive:

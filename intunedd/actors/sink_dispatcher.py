@@ -21,10 +21,12 @@ import trio
 from ..clock import Clock, iso, parse_iso
 from ..config import SinkSettings
 from ..messages import Event, EventFilter
-from ..policy.delivery import after_attempt
+from ..policy.delivery import Next, after_attempt
 from ..sinks import s3, webhook
 from ..sinks.body import s3_key, sink_body
 from ..sinks.config import S3Sink, WebhookSink, parse_sink
+from ..sinks.destinations import DestinationRefused
+from ..sinks.outcome import short_error
 from ..store import delivery_queries, queries
 from ..store.delivery_queries import Delivery
 from .bus import BusHandle
@@ -32,19 +34,25 @@ from .store import StoreHandle
 
 log = logging.getLogger(__name__)
 WAKE_TYPES = frozenset({"delivery.created", "delivery.retried"})
+UNRECORDED_RETRY_S = 5.0
 _encoder = msgspec.json.Encoder()
 HttpClientFactory = Callable[[], httpx.AsyncClient]
 
 
 def default_http_client(settings: SinkSettings) -> HttpClientFactory:
     def make() -> httpx.AsyncClient:
+        limits = httpx.Limits(max_connections=settings.concurrency, max_keepalive_connections=settings.concurrency)
         return httpx.AsyncClient(
             timeout=httpx.Timeout(settings.webhook_timeout_s),
-            limits=httpx.Limits(max_connections=settings.concurrency, max_keepalive_connections=settings.concurrency),
+            transport=webhook.guarded_transport(limits),
             follow_redirects=False,
         )
 
     return make
+
+
+class _InvalidSink(Exception):
+    """The stored sink fails today's checks (an older version accepted it): it cannot be delivered."""
 
 
 class DispatcherStatistics(msgspec.Struct, frozen=True):
@@ -73,7 +81,11 @@ class _Dispatcher:
         if run is None:
             return 404, "the run no longer exists"
         body = _encoder.encode(sink_body(run, self.workspace_id))
-        sink = parse_sink(delivery.sink)
+        try:
+            sink = parse_sink(delivery.sink)
+        except msgspec.ValidationError as e:
+            await self.store.write(queries.quarantine, "delivery", delivery.id, f"invalid sink: {e}")
+            raise _InvalidSink(f"invalid sink: {e}") from e
         if isinstance(sink, WebhookSink):
             return await webhook.post(
                 self.client,
@@ -90,14 +102,25 @@ class _Dispatcher:
             lambda: s3.put(sink, key, body, timeout_s=self.settings.webhook_timeout_s), abandon_on_cancel=True
         )
 
+    async def _send_reporting(self, delivery: Delivery) -> tuple[int | None, str | None, bool]:
+        """``_send``'s status and error, and whether trying again is pointless."""
+        try:
+            return *(await self._send(delivery)), False
+        except (_InvalidSink, DestinationRefused) as e:
+            log.warning("delivery %s of run %s refused: %s", delivery.id, delivery.run_id, short_error(e))
+            return None, short_error(e), True
+        except Exception as e:  # noqa: BLE001 - one delivery's failure must not end the dispatcher
+            log.exception("delivery %s of run %s failed unexpectedly", delivery.id, delivery.run_id)
+            return None, short_error(e), False
+
     async def attempt(self, delivery: Delivery) -> None:
         try:
-            status, error = await self._send(delivery)
+            status, error, hopeless = await self._send_reporting(delivery)
             self.attempts += 1
             now = self.clock.now()
             first = parse_iso(delivery.first_attempt_at) if delivery.first_attempt_at else now
             window = self.settings.webhook_window_s if delivery.kind == "webhook" else self.settings.s3_window_s
-            decision = after_attempt(
+            decision = Next("give-up") if hopeless else after_attempt(
                 status,
                 delivery.attempts + 1,
                 first,
@@ -108,15 +131,22 @@ class _Dispatcher:
             )
             if decision.verdict != "delivered":
                 log.info("delivery %s of run %s: %s (%s)", delivery.id, delivery.run_id, status, decision.verdict)
-            await self.store.write(
-                delivery_queries.record_attempt,
-                delivery,
-                decision.verdict,
-                status,
-                error,
-                iso(first),
-                iso(decision.at) if decision.at else None,
-            )
+            try:
+                await self.store.write(
+                    delivery_queries.record_attempt,
+                    delivery,
+                    decision.verdict,
+                    status,
+                    error,
+                    iso(first),
+                    iso(decision.at) if decision.at else None,
+                )
+            except Exception as e:  # noqa: BLE001 - e.g. the disk is full: the delivery stays due
+                # Unrecorded, the delivery is due again (at least once); holding it in flight a
+                # while keeps a full disk from turning into a busy loop of resends.
+                log.warning("delivery %s of run %s not recorded (%s); it will be sent again", delivery.id,
+                            delivery.run_id, short_error(e))  # fmt: skip
+                await trio.sleep(UNRECORDED_RETRY_S)
         finally:
             self.in_flight.discard(delivery.id)
             self.wake.set()
@@ -140,6 +170,17 @@ async def _watch_bus(bus: BusHandle, events: trio.MemoryReceiveChannel[Event], d
         events = await bus.subscribe(EventFilter(types=WAKE_TYPES))
 
 
+async def _start_due(dispatcher: _Dispatcher, nursery: trio.Nursery) -> None:
+    room = dispatcher.settings.concurrency - len(dispatcher.in_flight)
+    if room <= 0:
+        return
+    busy = frozenset(dispatcher.in_flight)
+    due = await dispatcher.store.read(delivery_queries.due_deliveries, iso(dispatcher.clock.now()), room, busy)
+    for delivery in due:
+        dispatcher.in_flight.add(delivery.id)
+        nursery.start_soon(dispatcher.attempt, delivery)
+
+
 async def run_sink_dispatcher(
     store: StoreHandle,
     bus: BusHandle,
@@ -158,12 +199,12 @@ async def run_sink_dispatcher(
         task_status.started(dispatcher)
         while True:
             dispatcher.wake = trio.Event()
-            room = settings.concurrency - len(dispatcher.in_flight)
-            busy = frozenset(dispatcher.in_flight)
-            due = await store.read(delivery_queries.due_deliveries, iso(clock.now()), room, busy) if room > 0 else []
-            for delivery in due:
-                dispatcher.in_flight.add(delivery.id)
-                nursery.start_soon(dispatcher.attempt, delivery)
-            with trio.move_on_at(await dispatcher.next_wake_deadline()):
+            try:
+                await _start_due(dispatcher, nursery)
+                deadline = await dispatcher.next_wake_deadline()
+            except Exception:  # noqa: BLE001 - an unreadable outbox row must not end the dispatcher
+                log.exception("scanning the delivery outbox failed; trying again in %gs", UNRECORDED_RETRY_S)
+                deadline = trio.current_time() + UNRECORDED_RETRY_S
+            with trio.move_on_at(deadline):
                 await dispatcher.wake.wait()
     raise AssertionError("unreachable")

@@ -3,29 +3,33 @@
 Callers send a function; the actor runs it in a worker thread inside one ``BEGIN
 IMMEDIATE`` transaction, publishes the events a write produced only after it committed,
 and replies. One connection and one thread at a time (``CapacityLimiter(1)``) is what
-makes every write atomic and ordered.
+makes every write atomic and ordered. A write refused because the disk is full rolls back
+and is answered ``errors.Unavailable`` (503); the next one that fits succeeds.
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable
-from typing import Any, NoReturn, TypeVar
+from typing import Any, Concatenate, NoReturn, ParamSpec, TypeVar
 
 import msgspec
 import sqlite_utils
 import trio
 
 from ..clock import Clock, iso
+from ..errors import disk_full
 from ..messages import Publish, Reply, answer
 from ..store.queries import Tx
 
 T = TypeVar("T")
+P = ParamSpec("P")
 INBOX_SIZE = 64
 
 
 class _Call(msgspec.Struct, frozen=True):
     fn: Callable[..., Any]
     args: tuple[Any, ...]
+    kwargs: dict[str, Any]
     write: bool
     reply: trio.MemorySendChannel[Reply[Any]]
 
@@ -43,32 +47,38 @@ class StoreHandle:
         self._inbox = inbox
         self.statistics = stats
 
-    async def read(self, fn: Callable[..., T], *args: Any) -> T:
-        return await self._call(fn, args, write=False)
+    async def read(
+        self, fn: Callable[Concatenate[sqlite_utils.Database, P], T], *args: P.args, **kwargs: P.kwargs
+    ) -> T:
+        """Run ``fn(db, *args, **kwargs)`` outside a transaction."""
+        return await self._call(fn, args, kwargs, write=False)  # type: ignore[no-any-return]
 
-    async def write(self, fn: Callable[..., T], *args: Any) -> T:
-        """Run ``fn(tx, *args)`` in a transaction; its events are published after commit."""
-        return await self._call(fn, args, write=True)
+    async def write(self, fn: Callable[Concatenate[Tx, P], T], *args: P.args, **kwargs: P.kwargs) -> T:
+        """Run ``fn(tx, *args, **kwargs)`` in a transaction; its events are published after commit."""
+        return await self._call(fn, args, kwargs, write=True)  # type: ignore[no-any-return]
 
-    async def _call(self, fn: Callable[..., T], args: tuple[Any, ...], *, write: bool) -> T:
+    async def _call(self, fn: Callable[..., Any], args: tuple[Any, ...], kwargs: dict[str, Any], *, write: bool) -> Any:
         send, receive = trio.open_memory_channel[Reply[Any]](1)
         async with receive:
-            await self._inbox.send(_Call(fn, args, write, send))
+            await self._inbox.send(_Call(fn, args, kwargs, write, send))
             reply = await receive.receive()
-        return reply.unwrap()  # type: ignore[no-any-return]
+        return reply.unwrap()
 
 
 def _run_call(db: sqlite_utils.Database, call: _Call, now: str) -> tuple[Any, Tx | None]:
     if not call.write:
-        return call.fn(db, *call.args), None
+        return call.fn(db, *call.args, **call.kwargs), None
     tx = Tx(db, now)
     db.conn.execute("BEGIN IMMEDIATE")
     try:
-        value = call.fn(tx, *call.args)
+        value = call.fn(tx, *call.args, **call.kwargs)
+        db.conn.execute("COMMIT")
     except BaseException:
-        db.conn.execute("ROLLBACK")
+        # SQLite rolls back by itself on some errors (SQLITE_FULL among them), and a failed
+        # COMMIT can leave the transaction open: end it either way, or every later write fails.
+        if db.conn.in_transaction:
+            db.conn.execute("ROLLBACK")
         raise
-    db.conn.execute("COMMIT")
     return value, tx
 
 
@@ -96,7 +106,7 @@ async def run_store(
             try:
                 value, tx = await trio.to_thread.run_sync(_run_call, db, call, iso(clock.now()), limiter=limiter)
             except Exception as e:  # noqa: BLE001 - the caller's error, handed back to the caller
-                answer(call.reply, Reply(error=e))
+                answer(call.reply, Reply(error=disk_full(e) or e))
                 continue
             if tx is not None and tx.events:
                 await bus.send(Publish(events=tx.events))

@@ -5,7 +5,6 @@ from __future__ import annotations
 import importlib.util
 import logging
 import re
-import time
 from pathlib import Path
 
 import msgspec
@@ -14,16 +13,22 @@ from quart_trio import QuartTrio
 from werkzeug.exceptions import HTTPException, RequestEntityTooLarge
 
 from .. import __version__
-from ..errors import ApiError, BadRequest, Forbidden, NotFound, PayloadTooLarge, Unauthorized
+from ..errors import ApiError, BadRequest, Forbidden, NotFound, PayloadTooLarge, Unauthorized, from_store
 from ..store import queries
+from ..store.errors import StoreError
+from ..store.keys import hash_key, key_is_valid
 from . import signing
 from .handles import Handles
+from .keys import keys_blueprint
+from .openapi import document
 from .responses import json_response
 from .routes.deliveries import deliveries_blueprint
 from .routes.jobs import jobs_blueprint
 from .routes.projects import projects_blueprint
 from .routes.runs import runs_blueprint
-from .ws import events_blueprint
+from .schemas import MAX_JSON_DEPTH
+from .wire import Health, Info, QuarantineItem, QuarantineList
+from .ws import events_blueprint, websocket_key
 
 log = logging.getLogger(__name__)
 API_PREFIX = "/api/v1/"
@@ -42,11 +47,11 @@ def _error_response(error: ApiError) -> Response:
 async def _authenticate(handles: Handles, key: str | None, workspace_id: str | None) -> None:
     if not key:
         raise Unauthorized("Missing API key: send it in the x-api-key header", details={"field": "x-api-key"})
-    digest = queries.hash_key(key)
-    if digest not in handles.known_keys:
-        if not await handles.store.read(queries.key_is_valid, key):
+    digest = hash_key(key)
+    if not handles.known_keys.fresh(digest):
+        if not await handles.store.read(key_is_valid, digest):
             raise Unauthorized("Invalid API key", details={"field": "x-api-key"})
-        handles.known_keys.add(digest)
+        handles.known_keys.remember(digest)
     if workspace_id is not None and workspace_id != handles.workspace_id:
         raise Forbidden(
             f"workspaceId '{workspace_id}' is not this daemon's workspace", details={"field": "workspaceId"}
@@ -54,9 +59,11 @@ async def _authenticate(handles: Handles, key: str | None, workspace_id: str | N
 
 
 def create_app(handles: Handles) -> QuartTrio:
-    app = QuartTrio(__name__)
+    app = QuartTrio(__name__, static_folder=None)  # no /static: the daemon has no static files of its own
     app.config["MAX_CONTENT_LENGTH"] = handles.settings.server.max_body_bytes
+    app.config[MAX_JSON_DEPTH] = handles.settings.server.max_json_depth
     app.config["PROVIDE_AUTOMATIC_OPTIONS"] = False
+    api_document = msgspec.json.encode(document(__version__))
 
     @app.before_request
     async def check_key() -> None:
@@ -65,7 +72,7 @@ def create_app(handles: Handles) -> QuartTrio:
         given = request.args.get("signature")
         if given is not None and ARTIFACT_PATH.search(request.path):
             if not signing.verify(
-                handles.signing_secret, request.path, request.args.get("expires", ""), given, time.time()
+                handles.signing_secret, request.path, request.args.get("expires", ""), given, handles.clock.now()
             ):
                 raise Forbidden("The signed URL is invalid or has expired", details={"field": "signature"})
             return
@@ -74,12 +81,15 @@ def create_app(handles: Handles) -> QuartTrio:
 
     @app.before_websocket
     async def check_ws_key() -> None:
-        key = websocket.headers.get("x-api-key") or websocket.args.get("apiKey")
-        await _authenticate(handles, key, (websocket.view_args or {}).get("workspace_id"))
+        await _authenticate(handles, websocket_key(), (websocket.view_args or {}).get("workspace_id"))
 
     @app.errorhandler(ApiError)
     async def api_error(error: ApiError) -> Response:
         return _error_response(error)
+
+    @app.errorhandler(StoreError)
+    async def store_error(error: StoreError) -> Response:
+        return _error_response(from_store(error))
 
     @app.errorhandler(HTTPException)
     async def http_error(error: HTTPException) -> Response:
@@ -102,29 +112,45 @@ def create_app(handles: Handles) -> QuartTrio:
     @app.get("/health")
     async def health() -> Response:
         return json_response(
-            {
-                "status": "ok",
-                "version": __version__,
-                "pool": msgspec.to_builtins(handles.pool.statistics()),
-                "runner": msgspec.to_builtins(handles.runner.statistics()),
-                "store": msgspec.to_builtins(handles.store.statistics()),
-                "sinks": msgspec.to_builtins(handles.sink_statistics()),
-            }
+            Health(
+                status="ok",
+                version=__version__,
+                pool=handles.pool.statistics(),
+                runner=handles.runner.statistics(),
+                store=handles.store.statistics(),
+                sinks=handles.sink_statistics(),
+                disk=handles.retention.disk_usage(),
+                retention=handles.retention.statistics(),
+            )
         )
 
     @app.get("/api/v1/info")
     async def info() -> Response:
-        return json_response({"workspaceId": handles.workspace_id, "version": __version__})
+        return json_response(Info(handles.workspace_id, __version__))
+
+    @app.get("/api/v1/workspace/<workspace_id>/quarantine")
+    async def quarantined(workspace_id: str) -> Response:
+        """Stored records the daemon set aside because it could not process them, with why."""
+        rows = await handles.store.read(queries.list_quarantine)
+        return json_response(QuarantineList(msgspec.convert(rows, list[QuarantineItem])))
+
+    @app.get("/openapi.json")
+    async def openapi_json() -> Response:
+        return Response(api_document, content_type="application/json")
 
     @app.get("/trace-viewer/<path:name>")
     async def trace_viewer(name: str) -> Response:
         # Playwright's own trace viewer, served from the installed package; it loads a
         # trace from ?trace=<signed trace URL> (see the run detail's attempts).
-        return await send_from_directory(TRACE_VIEWER, name)
+        try:
+            return await send_from_directory(TRACE_VIEWER, name)
+        except OSError as e:  # a name the file system refuses (too long, …) names no file
+            raise NotFound(f"No trace viewer file {name[:100]!r}") from e
 
     app.register_blueprint(runs_blueprint(handles))
     app.register_blueprint(jobs_blueprint(handles))
     app.register_blueprint(deliveries_blueprint(handles))
     app.register_blueprint(projects_blueprint(handles))
     app.register_blueprint(events_blueprint(handles))
+    app.register_blueprint(keys_blueprint(handles))
     return app

@@ -7,10 +7,14 @@ from dataclasses import dataclass, field
 
 from ..actors.browser_pool import PoolHandle
 from ..actors.bus import BusHandle
+from ..actors.deployer import DeployerHandle
+from ..actors.retention import RetentionHandle
 from ..actors.runner import RunnerHandle
 from ..actors.sink_dispatcher import DispatcherStatistics
 from ..actors.store import StoreHandle
+from ..clock import Clock
 from ..config import Settings
+from .key_cache import KeyCache
 
 
 @dataclass
@@ -21,7 +25,9 @@ class Handles:
     bus: BusHandle
     pool: PoolHandle
     runner: RunnerHandle
+    deployer: DeployerHandle
     signing_secret: bytes
     sink_statistics: Callable[[], DispatcherStatistics]
-    # Hashes of keys already checked: a valid key stays valid for the process lifetime.
-    known_keys: set[str] = field(default_factory=set)
+    retention: RetentionHandle
+    clock: Clock
+    known_keys: KeyCache = field(default_factory=KeyCache)

@@ -6,6 +6,7 @@ written for Intuned means the same here.
 
 from __future__ import annotations
 
+import math
 import re
 
 _UNITS_MS = {
@@ -39,26 +40,35 @@ _UNITS_MS = {
     "year": 31_557_600_000,
     "years": 31_557_600_000,
 }
-_PATTERN = re.compile(r"^\s*(\d+(?:\.\d+)?|\.\d+)\s*([a-z]*)\s*$", re.IGNORECASE)
+# ASCII digits only, and few of them: float() of thousands of digits is infinite.
+_PATTERN = re.compile(r"^\s*([0-9]{1,15}(?:\.[0-9]{1,9})?|\.[0-9]{1,9})\s*([a-z]*)\s*$", re.IGNORECASE | re.ASCII)
 
 
 class DurationError(ValueError):
     pass
 
 
+def brief(value: object, most: int = 40) -> str:
+    """``repr(value)`` cut short: error messages echo input, which may be megabytes long."""
+    shown = repr(value)
+    return shown if len(shown) <= most else shown[: most - 1] + "…"
+
+
 def parse_duration_ms(value: object) -> int:
     """Milliseconds in ``value``; raises DurationError with a message fit for a 400."""
     if isinstance(value, bool) or not isinstance(value, int | float | str):
-        raise DurationError(f"{value!r} is not a duration: use a string like '30m' or a number of milliseconds")
+        raise DurationError(f"{brief(value)} is not a duration: use a string like '30m' or a number of milliseconds")
     if isinstance(value, int | float):
         if value < 0:
-            raise DurationError(f"{value!r} is negative")
+            raise DurationError(f"{brief(value)} is negative")
+        if not math.isfinite(value):
+            raise DurationError(f"{brief(value)} is not a finite number")
         return int(value)
     match = _PATTERN.match(value)
     if not match:
-        raise DurationError(f"{value!r} is not a duration like '500ms', '30s', '30m', '1h' or '7d'")
+        raise DurationError(f"{brief(value)} is not a duration like '500ms', '30s', '30m', '1h' or '7d'")
     number, unit = match.groups()
     factor = _UNITS_MS.get(unit.lower() or "ms")
     if factor is None:
-        raise DurationError(f"{value!r} has an unknown unit {unit!r}")
+        raise DurationError(f"{brief(value)} has an unknown unit {brief(unit)}")
     return int(float(number) * factor)

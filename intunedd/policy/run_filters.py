@@ -16,7 +16,11 @@ FIELDS = (
 _TIME_FIELDS = {"created_at", "started_at", "ended_at"}
 _ORDERED_FIELDS = _TIME_FIELDS | {"run_duration"}
 STATUSES = ("pending", "started", "completed", "failed", "canceled")
-_PATTERN = re.compile(r"^\s*([a-z_]+)\s*(>=|<=|!=|=|>|<)\s*(.*?)\s*$")
+# The value is stripped after matching: a lazy group before a trailing \s* backtracks
+# quadratically on long runs of spaces.
+_PATTERN = re.compile(r"\s*([a-z_]+)\s*(>=|<=|!=|=|>|<)(.*)")
+# run_duration is compared in SQLite, whose integers are 64-bit.
+MAX_DURATION_MS = 2**63 - 1
 
 
 class Condition(msgspec.Struct, frozen=True):
@@ -30,10 +34,10 @@ class FilterError(ValueError):
 
 
 def parse_filter(text: str) -> Condition:
-    match = _PATTERN.match(text)
+    match = _PATTERN.fullmatch(text)
     if not match:
         raise FilterError(f"filter {text!r} is not of the form <field><op><value>")
-    name, op, raw = match.groups()
+    name, op, raw = match.group(1), match.group(2), match.group(3).strip()
     if name not in FIELDS:
         raise FilterError(f"filter field {name!r} is not one of {', '.join(FIELDS)}")
     if op not in ("=", "!=") and name not in _ORDERED_FIELDS:
@@ -54,9 +58,14 @@ def _value(name: str, raw: str) -> Any:
             return iso(parse_iso(raw))
         except ValueError as e:
             raise FilterError(f"{name} value {raw!r} is not an ISO-8601 time") from e
+        except OverflowError as e:  # in UTC the time falls before year 1 or after 9999
+            raise FilterError(f"{name} value {raw!r} is outside years 1-9999 in UTC") from e
     if name == "run_duration":
         try:
-            return int(raw)
+            duration = int(raw)
         except ValueError as e:
             raise FilterError(f"run_duration value {raw!r} is not a whole number of milliseconds") from e
+        if abs(duration) > MAX_DURATION_MS:
+            raise FilterError(f"run_duration value {raw!r} is beyond ±{MAX_DURATION_MS} milliseconds")
+        return duration
     return raw

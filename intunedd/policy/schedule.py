@@ -13,20 +13,32 @@ A schedule fires whenever *any* of its intervals or calendars matches:
   change a local time that does not exist is skipped and one that happens twice fires once,
   at its first occurrence.
 
+Bounds, so that whatever passes ``parse_schedule`` can always be planned: ``every`` and
+``offset`` at most 10 years, ``jitter`` at most 1 day, at most 100 intervals, calendars and
+list entries per field, numbers of at most 9 ASCII digits. Planning covers 1970 to the
+year 9000: ``next_fire`` after that finds no slot rather than overflowing ``datetime``.
+
 Everything here is pure: times go in, times come out.
 """
 
 from __future__ import annotations
 
 import hashlib
+import re
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
-from .durations import DurationError, parse_duration_ms
+from .durations import DurationError, brief, parse_duration_ms
 
 MIN_INTERVAL_MS = 1000
+YEAR_MS = 31_557_600_000  # a Julian year, as the durations parser counts "1y"
+MAX_INTERVAL_MS = 10 * YEAR_MS
+MAX_JITTER_MS = 86_400_000
+MAX_ENTRIES = 100
+MAX_ZONE_CHARS = 64
+_NUMBER = re.compile(r"^-?[0-9]{1,9}$", re.ASCII)  # int() of thousands of digits raises, and "²".isdigit()
 MONTHS = ["JANUARY", "FEBRUARY", "MARCH", "APRIL", "MAY", "JUNE", "JULY", "AUGUST", "SEPTEMBER", "OCTOBER",
           "NOVEMBER", "DECEMBER"]  # fmt: skip
 DAYS = ["SUNDAY", "MONDAY", "TUESDAY", "WEDNESDAY", "THURSDAY", "FRIDAY", "SATURDAY"]
@@ -79,17 +91,17 @@ class Schedule:
 
 
 def _value(raw: Any, where: str, low: int, high: int, names: list[str] | None) -> int:
-    if isinstance(raw, str) and not raw.strip().lstrip("-").isdigit():
+    if isinstance(raw, str) and not _NUMBER.match(raw.strip()):
         if names is None:
-            raise ScheduleError(where, f"{raw!r} is not a number")
+            raise ScheduleError(where, f"{brief(raw)} is not a number")
         upper = raw.strip().upper()
         matches = [i for i, name in enumerate(names) if name == upper or name[:3] == upper]
         if not matches:
-            raise ScheduleError(where, f"{raw!r} is not one of {', '.join(names)}")
+            raise ScheduleError(where, f"{brief(raw)} is not one of {', '.join(names)}")
         return matches[0] + (1 if names is MONTHS else 0)
     if isinstance(raw, bool) or not isinstance(raw, int | str):
-        raise ScheduleError(where, f"{raw!r} is not a number or a name")
-    number = int(raw)
+        raise ScheduleError(where, f"{brief(raw)} is not a number or a name")
+    number = int(raw.strip()) if isinstance(raw, str) else raw
     if not low <= number <= high:
         raise ScheduleError(where, f"{number} is outside {low}-{high}")
     return number
@@ -101,6 +113,10 @@ def _field(raw: Any, where: str, low: int, high: int, names: list[str] | None) -
     if isinstance(raw, list):
         if not raw:
             raise ScheduleError(where, "an empty list matches nothing")
+        if len(raw) > MAX_ENTRIES:
+            raise ScheduleError(where, f"at most {MAX_ENTRIES} entries; use a range")
+        if any(isinstance(item, list) for item in raw):
+            raise ScheduleError(where, "a list holds values and ranges, not lists")
         return frozenset().union(*(_field(item, f"{where}[{i}]", low, high, names) for i, item in enumerate(raw)))
     if isinstance(raw, dict):
         unknown = set(raw) - {"start", "end", "step"}
@@ -110,7 +126,7 @@ def _field(raw: Any, where: str, low: int, high: int, names: list[str] | None) -
         end = _value(raw.get("end", raw["start"]), f"{where}.end", low, high, names)
         step = raw.get("step", 1)
         if isinstance(step, bool) or not isinstance(step, int) or step < 1:
-            raise ScheduleError(f"{where}.step", f"{step!r} is not a positive whole number")
+            raise ScheduleError(f"{where}.step", f"{brief(step)} is not a positive whole number")
         if end < start:
             raise ScheduleError(where, f"end {end} is before start {start}")
         return frozenset(range(start, end + 1, step))
@@ -133,20 +149,23 @@ def _calendar(raw: Any, where: str) -> Calendar:
     return Calendar(**values)  # type: ignore[arg-type]
 
 
-def _duration(raw: Any, where: str) -> int:
+def _duration(raw: Any, where: str, most_ms: int, most: str) -> int:
     try:
-        return parse_duration_ms(raw)
+        ms = parse_duration_ms(raw)
     except DurationError as e:
         raise ScheduleError(where, str(e)) from e
+    if ms > most_ms:
+        raise ScheduleError(where, f"{brief(raw)} is longer than {most}")
+    return ms
 
 
 def _interval(raw: Any, where: str) -> Interval:
     if not isinstance(raw, dict) or "every" not in raw:
         raise ScheduleError(where, "an interval is {every, offset?}")
-    every = _duration(raw["every"], f"{where}.every")
+    every = _duration(raw["every"], f"{where}.every", MAX_INTERVAL_MS, "10 years")
     if every < MIN_INTERVAL_MS:
         raise ScheduleError(f"{where}.every", f"must be at least {MIN_INTERVAL_MS} ms")
-    offset = _duration(raw.get("offset", 0), f"{where}.offset")
+    offset = _duration(raw.get("offset", 0), f"{where}.offset", MAX_INTERVAL_MS, "10 years")
     return Interval(every, offset % every)
 
 
@@ -164,14 +183,20 @@ def parse_schedule(raw: Any, where: str = "schedule") -> Schedule:
         raise ScheduleError(where, "intervals and calendars are lists")
     if not intervals and not calendars:
         raise ScheduleError(where, "needs at least one interval or calendar")
+    for name, entries in (("intervals", intervals), ("calendars", calendars)):
+        if len(entries) > MAX_ENTRIES:
+            raise ScheduleError(f"{where}.{name}", f"at most {MAX_ENTRIES} {name}")
+    zone_name = raw.get("timezone", "UTC")
     try:
-        zone = ZoneInfo(str(raw.get("timezone", "UTC")))
-    except (ZoneInfoNotFoundError, ValueError) as e:
-        raise ScheduleError(f"{where}.timezone", f"{raw.get('timezone')!r} is not an IANA time zone") from e
+        if not isinstance(zone_name, str) or len(zone_name) > MAX_ZONE_CHARS:
+            raise ValueError(zone_name)
+        zone = ZoneInfo(zone_name)
+    except (ZoneInfoNotFoundError, ValueError, OSError) as e:  # OSError: a key naming a folder
+        raise ScheduleError(f"{where}.timezone", f"{brief(zone_name)} is not an IANA time zone") from e
     return Schedule(
         intervals=tuple(_interval(item, f"{where}.intervals[{i}]") for i, item in enumerate(intervals)),
         calendars=tuple(_calendar(item, f"{where}.calendars[{i}]") for i, item in enumerate(calendars)),
-        jitter_ms=_duration(raw.get("jitter", 0), f"{where}.jitter"),
+        jitter_ms=_duration(raw.get("jitter", 0), f"{where}.jitter", MAX_JITTER_MS, "1 day"),
         timezone=zone,
     )
 
@@ -180,6 +205,9 @@ def parse_schedule(raw: Any, where: str = "schedule") -> Schedule:
 
 
 EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
+# Far enough that no daemon gets there, near enough that a slot 10 years (or a calendar's
+# search) past it still fits in ``datetime``.
+HORIZON = datetime(9000, 1, 1, tzinfo=UTC)
 
 
 def _epoch_ms(moment: datetime) -> int:
@@ -270,6 +298,9 @@ def _next_calendar(cal: Calendar, after: datetime, zone: ZoneInfo) -> datetime |
 
 def next_fire(schedule: Schedule, after: datetime) -> datetime | None:
     """The earliest slot strictly after ``after`` (UTC-aware), before jitter; None if none is left."""
+    if after >= HORIZON:
+        return None
+    after = max(after, EPOCH)
     candidates = [_next_interval(i, after) for i in schedule.intervals]
     candidates += [m for c in schedule.calendars if (m := _next_calendar(c, after, schedule.timezone))]
     return min(candidates) if candidates else None
@@ -283,19 +314,26 @@ def jitter_for(schedule: Schedule, slot: datetime, key: str) -> timedelta:
     return timedelta(milliseconds=int.from_bytes(digest[:8], "big") % schedule.jitter_ms)
 
 
-MAX_MISSED_SCAN = 100_000
-
-
 def latest_missed(schedule: Schedule, after: datetime, now: datetime) -> datetime | None:
-    """The last slot in (``after``, ``now``], if the daemon slept through any."""
-    latest = None
-    slot = next_fire(schedule, after)
-    for _ in range(MAX_MISSED_SCAN):
-        if slot is None or slot > now:
-            return latest
-        latest, slot = slot, next_fire(schedule, slot)
-    # Very dense schedules over a long outage: what matters is only the last slot before now.
-    return latest_missed(schedule, now - (now - (latest or after)) / 2, now) if latest else None
+    """The last slot in (``after``, ``now``], if the daemon slept through any.
+
+    A bisection, about 50 look-ups however dense the schedule and long the outage. It keeps
+    ``latest``, a slot at most ``now``, and ``high``, with no slot in (``high``, ``now``].
+    """
+    latest = next_fire(schedule, after)
+    if latest is None or latest > now:
+        return None
+    high = now
+    while high - latest > timedelta(milliseconds=1):
+        middle = latest + (high - latest) / 2
+        slot = next_fire(schedule, middle)
+        if slot is not None and slot <= now:
+            latest = slot
+        else:
+            high = middle
+    # Slots fall on whole milliseconds: at most one more fits in the last millisecond.
+    following = next_fire(schedule, latest)
+    return following if following is not None and following <= now else latest
 
 
 def catch_up(missed: datetime | None, now: datetime, window_s: float | None) -> bool:

@@ -7,7 +7,7 @@ from typing import Any
 import msgspec
 import sqlite_utils
 
-from ..errors import Conflict, NotFound
+from .errors import RecordExists, RecordMissing
 from .queries import Tx, _loads
 
 _COLUMNS = (
@@ -112,9 +112,9 @@ def retry_delivery(tx: Tx, delivery_id: str) -> Delivery:
     """Try a failed delivery again, by hand: a fresh retry window starting now."""
     delivery = get_delivery(tx.db, delivery_id)
     if delivery is None:
-        raise NotFound(f"delivery '{delivery_id}' not found", details={"field": "deliveryId"})
+        raise RecordMissing(f"delivery '{delivery_id}' not found", details={"field": "deliveryId"})
     if delivery.status == "delivered":
-        raise Conflict(f"delivery '{delivery_id}' was already delivered", details={"field": "deliveryId"})
+        raise RecordExists(f"delivery '{delivery_id}' was already delivered", details={"field": "deliveryId"})
     tx.execute(
         "UPDATE deliveries SET status='pending', next_attempt_at=?, first_attempt_at=NULL, updated_at=? WHERE id=?",
         (tx.now, tx.now, delivery_id),

@@ -8,10 +8,22 @@ from typing import Any
 import msgspec
 import sqlite_utils
 
-from ..errors import Conflict, Forbidden, NotFound
-from ..job_spec import ACTIVE_JOB_RUN, JobRecord, JobRunRecord, JobSpec, PayloadItem
+from ..job_spec import JobRecord, JobRunRecord, JobSpec, PayloadItem
 from ..messages import ProjectVersion, RunOptions, RunRecord
-from .queries import _RUN_COLUMNS, Tx, _dumps, _loads, _run, finish_attempt, finish_run, get_run, insert_run
+from ..policy.job_runs import ACTIVE_JOB_RUN, completes, on_trigger, runs_allowed
+from .errors import CodeOwned, RecordExists, RecordMissing
+from .queries import (
+    _RUN_COLUMNS,
+    Tx,
+    _dumps,
+    _loads,
+    _run,
+    decode_rows,
+    finish_attempt,
+    finish_run,
+    get_run,
+    insert_run,
+)
 
 _decode_spec = msgspec.json.Decoder(JobSpec)
 
@@ -44,7 +56,7 @@ def get_job(db: sqlite_utils.Database, project: str, job_id: str) -> JobRecord |
 def _require_job(db: sqlite_utils.Database, project: str, job_id: str) -> JobRecord:
     job = get_job(db, project, job_id)
     if job is None:
-        raise NotFound(f"job '{job_id}' not found in project '{project}'", details={"field": "jobId"})
+        raise RecordMissing(f"job '{job_id}' not found in project '{project}'", details={"field": "jobId"})
     return job
 
 
@@ -53,9 +65,12 @@ def list_jobs(db: sqlite_utils.Database, project: str) -> list[JobRecord]:
     return [_job(row) for row in rows.fetchall()]
 
 
-def scheduled_jobs(db: sqlite_utils.Database) -> list[JobRecord]:
+def scheduled_jobs_checked(db: sqlite_utils.Database) -> tuple[list[JobRecord], list[tuple[str, str]]]:
+    """Active jobs with a schedule, read again at every start; one whose stored record no
+    longer decodes comes back as (``project/job``, why) for the scheduler to quarantine."""
     rows = db.conn.execute(f"SELECT {_JOB_COLUMNS} FROM jobs WHERE state='ACTIVE' AND spec LIKE '%\"schedule\":%'")
-    return [job for job in map(_job, rows.fetchall()) if job.spec.schedule]
+    jobs, bad = decode_rows(rows.fetchall(), _job, lambda row: f"{row[0]}/{row[1]}")
+    return [job for job in jobs if job.spec.schedule], bad
 
 
 def insert_job(tx: Tx, project: str, job_id: str, spec: JobSpec, source: str) -> None:
@@ -66,14 +81,14 @@ def insert_job(tx: Tx, project: str, job_id: str, spec: JobSpec, source: str) ->
             (project, job_id, _dumps(spec), source, tx.now, tx.now),
         )
     except sqlite3.IntegrityError as e:
-        raise Conflict(f"job '{job_id}' already exists in project '{project}'", details={"field": "id"}) from e
+        raise RecordExists(f"job '{job_id}' already exists in project '{project}'", details={"field": "id"}) from e
     tx.emit("job.created", project=project, job_id=job_id)
 
 
 def update_job(tx: Tx, project: str, job_id: str, spec: JobSpec, *, source: str = "API") -> None:
     job = _require_job(tx.db, project, job_id)
     if job.source == "CODE" and source != "CODE":
-        raise Forbidden(
+        raise CodeOwned(
             f"job '{job_id}' is defined in the project's code (intuned-resources/jobs): redeploy to change it",
             details={"field": "jobId", "source": "CODE"},
         )
@@ -88,7 +103,7 @@ def delete_job(tx: Tx, project: str, job_id: str, *, source: str = "API") -> Job
     """Delete the job; returns its active JobRun, which the caller terminates."""
     job = _require_job(tx.db, project, job_id)
     if job.source == "CODE" and source != "CODE":
-        raise Forbidden(
+        raise CodeOwned(
             f"job '{job_id}' is defined in the project's code (intuned-resources/jobs): remove its file and redeploy",
             details={"field": "jobId", "source": "CODE"},
         )
@@ -166,10 +181,10 @@ def active_job_run(db: sqlite_utils.Database, project: str, job_id: str) -> JobR
     return _job_run(row) if row else None
 
 
-def active_job_runs(db: sqlite_utils.Database) -> list[JobRunRecord]:
+def active_job_runs_checked(db: sqlite_utils.Database) -> tuple[list[JobRunRecord], list[tuple[str, str]]]:
     placeholders = ", ".join("?" * len(ACTIVE_JOB_RUN))
     rows = db.conn.execute(f"SELECT {_JOB_RUN_COLUMNS} FROM job_runs WHERE status IN ({placeholders})", ACTIVE_JOB_RUN)
-    return [_job_run(row) for row in rows.fetchall()]
+    return decode_rows(rows.fetchall(), _job_run, lambda row: row[0])
 
 
 _SORTS = {"created_at": "created_at", "start_time": "start_time", "end_time": "end_time", "status": "status"}
@@ -247,11 +262,15 @@ def start_job_run(
 ) -> tuple[JobRunRecord, list[RunRecord]]:
     """Create a JobRun and one run per payload item; or, when one is already active, a
     CANCELED JobRun that records the skip. A repeated ``slot_key`` returns the first JobRun."""
+    fired = None
     if slot_key is not None:
-        row = tx.execute(f"SELECT {_JOB_RUN_COLUMNS} FROM job_runs WHERE slot_key=?", (slot_key,)).fetchone()
-        if row:
-            return _job_run(row), []
-    if active_job_run(tx.db, job.project, job.id) is not None:
+        fired = tx.execute(f"SELECT {_JOB_RUN_COLUMNS} FROM job_runs WHERE slot_key=?", (slot_key,)).fetchone()
+    decision = on_trigger(
+        slot_already_fired=fired is not None, another_active=active_job_run(tx.db, job.project, job.id) is not None
+    )
+    if fired is not None and decision == "slot-already-fired":
+        return _job_run(fired), []
+    if decision == "skip-another-active":
         reason = {"type": "another-job-run-active", "message": "Another JobRun of this job is still active."}
         skipped = _insert_job_run(
             tx, job, job_run_id, type_, "CANCELED", snapshot, max_concurrent, slot_key, reason=reason
@@ -263,14 +282,13 @@ def start_job_run(
                    job_run_id=job_run_id)
         for run_id, item, option in zip(run_ids, job.spec.payload, options, strict=True)
     ]  # fmt: skip
-    if max_runs is not None and len(runs) > max_runs:
-        for run in runs[max_runs:]:
-            _cancel_over_max_runs(tx, run, max_runs)
-        runs = runs[:max_runs]
-    return job_run, runs
+    allowed = runs_allowed(0, len(runs), max_runs)
+    for run in runs[allowed:]:
+        _cancel_over_max_runs(tx, run, max_runs)
+    return job_run, runs[:allowed]
 
 
-def _cancel_over_max_runs(tx: Tx, run: RunRecord, max_runs: int) -> None:
+def _cancel_over_max_runs(tx: Tx, run: RunRecord, max_runs: int | None) -> None:
     reason = {"type": "terminated", "message": f"Max runs exceeded: the job allows {max_runs} runs per JobRun"}
     finish_run(tx, run, "canceled", reason=reason)
 
@@ -287,15 +305,15 @@ def extend_job_run(
     """Runs for the items an automation added with extend_payload, in the parent's JobRun."""
     assert parent.job_run_id is not None
     existing = tx.execute("SELECT COUNT(*) FROM runs WHERE job_run_id=?", (parent.job_run_id,)).fetchone()[0]
+    allowed = runs_allowed(existing, len(items), max_runs)
     created = []
-    for run_id, item, option in zip(run_ids, items, options, strict=True):
+    for position, (run_id, item, option) in enumerate(zip(run_ids, items, options, strict=True)):
         run = insert_run(tx, run_id, project, item.api_name, item.parameters, option, run_type="JOB",
                          job_id=parent.job_id, job_run_id=parent.job_run_id)  # fmt: skip
-        existing += 1
-        if max_runs is not None and existing > max_runs:
-            _cancel_over_max_runs(tx, run, max_runs)
-        else:
+        if position < allowed:
             created.append(run)
+        else:
+            _cancel_over_max_runs(tx, run, max_runs)
     return created
 
 
@@ -332,7 +350,7 @@ def item_ended(tx: Tx, job_run_id: str) -> bool:
         return False
     counts = job_run_counts(tx.db, job_run_id)
     tx.emit("jobrun.progress", project=job_run.project, job_id=job_run.job_id, job_run_id=job_run_id, counts=counts)
-    if job_run.status not in ("PENDING", "RESUMING") or counts["pending"] or counts["running"]:
+    if not completes(job_run.status, counts):
         return False
     set_job_run_status(tx, job_run, "COMPLETED", ended=True)
     return True

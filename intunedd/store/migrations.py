@@ -145,3 +145,42 @@ def _deliveries(db: sqlite_utils.Database) -> None:
         ALTER TABLE project_versions ADD COLUMN default_sink TEXT;
         """
     )
+
+
+@migrations(name="0004_quarantine")
+def _quarantine(db: sqlite_utils.Database) -> None:
+    db.executescript(
+        """
+        CREATE TABLE quarantine (
+            kind TEXT NOT NULL,
+            record_id TEXT NOT NULL,
+            reason TEXT NOT NULL,
+            created_at TEXT NOT NULL,
+            PRIMARY KEY (kind, record_id)
+        );
+        """
+    )
+
+
+@migrations(name="0006_retention")
+def _retention(db: sqlite_utils.Database) -> None:
+    # runs_ended: retention scans finished runs oldest first and stops after a pass's worth.
+    # retention_trash: folders whose rows are gone but whose files may not be yet (a crash
+    # between the commit and the delete); the next pass finishes them.
+    db.executescript(
+        """
+        CREATE INDEX runs_ended ON runs (ended_at);
+        CREATE TABLE retention_trash (path TEXT PRIMARY KEY, created_at TEXT NOT NULL);
+        """
+    )
+
+
+@migrations(name="0005_keys")
+def _keys(db: sqlite_utils.Database) -> None:
+    # prefix: the key's first characters, to tell keys apart in a list; NULL for keys made before.
+    db.executescript(
+        """
+        ALTER TABLE api_keys ADD COLUMN prefix TEXT;
+        ALTER TABLE api_keys ADD COLUMN revoked_at TEXT;
+        """
+    )

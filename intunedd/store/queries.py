@@ -5,9 +5,9 @@ Only the store actor calls these (inside one transaction per call), so nothing h
 
 from __future__ import annotations
 
-import hashlib
+from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, TypeVar
 
 import msgspec
 import sqlite_utils
@@ -17,6 +17,7 @@ from ..messages import AttemptRecord, Event, ProjectVersion, RunOptions, RunReco
 from ..policy.run_filters import Condition
 from ..sinks.config import WebhookSink, parse_sink, wants
 
+R = TypeVar("R")
 _json = msgspec.json.Encoder()
 _decode_options = msgspec.json.Decoder(RunOptions)
 
@@ -44,12 +45,22 @@ def _loads(text: str | None) -> Any:
     return None if text is None else msgspec.json.decode(text)
 
 
-def hash_key(key: str) -> str:
-    # API keys are 256-bit random tokens, so a plain SHA-256 cannot be brute-forced.
-    return hashlib.sha256(key.encode()).hexdigest()
+def decode_rows(
+    rows: list[tuple[Any, ...]], decode: Callable[[tuple[Any, ...]], R], id_of: Callable[[tuple[Any, ...]], Any]
+) -> tuple[list[R], list[tuple[str, str]]]:
+    """Decode rows read back at start; a row that will not decode comes back as (id, why)
+    instead of stopping the daemon (the caller quarantines it)."""
+    good: list[R] = []
+    bad: list[tuple[str, str]] = []
+    for row in rows:
+        try:
+            good.append(decode(row))
+        except Exception as e:  # noqa: BLE001 - any damage to a stored record is reported, not raised
+            bad.append((str(id_of(row)), f"cannot decode the stored record: {type(e).__name__}: {e}"))
+    return good, bad
 
 
-# -- workspace and keys -------------------------------------------------------------------
+# -- workspace and secret -----------------------------------------------------------------
 
 
 def ensure_workspace(tx: Tx, configured: str, generated: str) -> str:
@@ -66,15 +77,6 @@ def ensure_workspace(tx: Tx, configured: str, generated: str) -> str:
 def ensure_secret(tx: Tx, generated: str) -> str:
     tx.execute("INSERT OR IGNORE INTO meta VALUES ('signing_secret', ?)", (generated,))
     return str(tx.execute("SELECT value FROM meta WHERE key='signing_secret'").fetchone()[0])
-
-
-def insert_api_key(tx: Tx, key_id: str, name: str, key: str) -> None:
-    tx.execute("INSERT INTO api_keys VALUES (?, ?, ?, ?)", (key_id, name, hash_key(key), tx.now))
-
-
-def key_is_valid(db: sqlite_utils.Database, key: str) -> bool:
-    row = db.conn.execute("SELECT 1 FROM api_keys WHERE key_hash=?", (hash_key(key),)).fetchone()
-    return row is not None
 
 
 # -- projects -----------------------------------------------------------------------------
@@ -124,12 +126,19 @@ def record_deploy(tx: Tx, project: ProjectVersion, settings: Any) -> None:
     tx.emit("project.deployed", project=project.name, version=project.version, apis=project.apis)
 
 
-def current_projects(db: sqlite_utils.Database) -> list[ProjectVersion]:
-    rows = db.conn.execute(
+def _current_project_rows(db: sqlite_utils.Database) -> list[tuple[Any, ...]]:
+    return db.conn.execute(
         f"SELECT {_PROJECT_COLUMNS} FROM project_versions v JOIN projects p "
         "ON p.name = v.project AND p.current_version = v.version ORDER BY project"
     ).fetchall()
-    return [_project(row) for row in rows]
+
+
+def current_projects(db: sqlite_utils.Database) -> list[ProjectVersion]:
+    return [_project(row) for row in _current_project_rows(db)]
+
+
+def current_projects_checked(db: sqlite_utils.Database) -> tuple[list[ProjectVersion], list[tuple[str, str]]]:
+    return decode_rows(_current_project_rows(db), _project, lambda row: f"{row[0]}/{row[1]}")
 
 
 def project_version(db: sqlite_utils.Database, name: str, version: int) -> ProjectVersion | None:
@@ -214,10 +223,17 @@ def get_run(db: sqlite_utils.Database, run_id: str) -> RunRecord | None:
 
 
 def unfinished_runs(db: sqlite_utils.Database) -> list[RunRecord]:
+    return unfinished_runs_checked(db)[0]
+
+
+def unfinished_runs_checked(db: sqlite_utils.Database) -> tuple[list[RunRecord], list[tuple[str, str]]]:
+    """Runs an earlier process accepted and did not finish, in acceptance order (quarantined
+    ones left out: they stay unfinished, and listed, until an operator acts)."""
     rows = db.conn.execute(
-        f"SELECT {_RUN_COLUMNS} FROM runs WHERE status IN ('pending', 'started') ORDER BY seq"
+        f"SELECT {_RUN_COLUMNS} FROM runs WHERE status IN ('pending', 'started') "
+        "AND id NOT IN (SELECT record_id FROM quarantine WHERE kind='run') ORDER BY seq"
     ).fetchall()
-    return [_run(row) for row in rows]
+    return decode_rows(rows, _run, lambda row: row[0])
 
 
 _FILTER_COLUMNS = {
@@ -340,10 +356,25 @@ def _enqueue_delivery(tx: Tx, run: RunRecord, status: str) -> None:
     """The sink outbox row, committed with the run's final state: at least once starts here."""
     if not run.options.sink:
         return
-    sink = parse_sink(run.options.sink)
+    delivery_id = new_uuid()
+    try:
+        sink = parse_sink(run.options.sink)
+    except msgspec.ValidationError as e:
+        # Stored by an older version with looser checks: the run still finishes, and the
+        # delivery is recorded failed, with why, instead of failing the run's transaction.
+        error = f"invalid sink: {e}"[:QUARANTINE_REASON_CHARS]
+        raw_kind = run.options.sink.get("type") if isinstance(run.options.sink, dict) else None
+        kind = raw_kind if raw_kind in ("webhook", "s3") else "unknown"
+        tx.execute(
+            "INSERT INTO deliveries (id, run_id, project, kind, sink, status, created_at, updated_at, next_attempt_at, "
+            "last_error) VALUES (?, ?, ?, ?, ?, 'failed', ?, ?, ?, ?)",
+            (delivery_id, run.id, run.project, kind, _dumps(run.options.sink), tx.now, tx.now, tx.now, error),
+        )
+        quarantine(tx, "delivery", delivery_id, error)
+        tx.emit("delivery.failed", project=run.project, run_id=run.id, delivery_id=delivery_id, kind=kind, error=error)
+        return
     if not wants(sink, run.api, status):
         return
-    delivery_id = new_uuid()
     kind = "webhook" if isinstance(sink, WebhookSink) else "s3"
     tx.execute(
         "INSERT INTO deliveries (id, run_id, project, kind, sink, status, created_at, updated_at, next_attempt_at) "
@@ -353,13 +384,15 @@ def _enqueue_delivery(tx: Tx, run: RunRecord, status: str) -> None:
     tx.emit("delivery.created", project=run.project, run_id=run.id, delivery_id=delivery_id, kind=kind)
 
 
+INTERRUPTED = {"code": "interrupted", "message": "The daemon stopped during this attempt"}
+
+
 def interrupt_running_attempts(tx: Tx) -> int:
     """After a crash or a drain, attempts left running did not finish: say so."""
-    error = {"code": "interrupted", "message": "The daemon stopped during this attempt"}
     return int(
         tx.execute(
             "UPDATE attempts SET status='interrupted', ended_at=?, error=? WHERE status='running'",
-            (tx.now, _dumps(error)),
+            (tx.now, _dumps(INTERRUPTED)),
         ).rowcount
     )
 
@@ -378,3 +411,26 @@ def kv_set(tx: Tx, project: str, key: str, value: Any) -> None:
         "SET value=excluded.value, updated_at=excluded.updated_at",
         (project, key, _dumps(value), tx.now),
     )
+
+
+# -- quarantine ---------------------------------------------------------------------------
+
+QUARANTINE_REASON_CHARS = 2000
+
+
+def quarantine(tx: Tx, kind: str, record_id: str, reason: str) -> None:
+    """Set aside a stored record the daemon cannot process (a run, a job, a delivery), with why.
+
+    The record stays where it is; whoever skipped it keeps skipping it, and the list is
+    shown over the API so an operator can decide what to do.
+    """
+    tx.execute(
+        "INSERT INTO quarantine VALUES (?, ?, ?, ?) ON CONFLICT(kind, record_id) DO UPDATE SET reason=excluded.reason",
+        (kind, record_id, reason[:QUARANTINE_REASON_CHARS], tx.now),
+    )
+    tx.emit("record.quarantined", kind=kind, record_id=record_id, reason=reason[:QUARANTINE_REASON_CHARS])
+
+
+def list_quarantine(db: sqlite_utils.Database) -> list[dict[str, str]]:
+    rows = db.conn.execute("SELECT kind, record_id, reason, created_at FROM quarantine ORDER BY created_at").fetchall()
+    return [{"kind": k, "recordId": r, "reason": why, "createdAt": at} for k, r, why, at in rows]

@@ -16,7 +16,6 @@ import importlib
 import inspect
 import io
 import itertools
-import json
 import logging
 import os
 import re
@@ -27,7 +26,6 @@ import traceback
 from collections.abc import Awaitable, Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
-from datetime import UTC, datetime
 from pathlib import Path
 from types import ModuleType
 from typing import Any
@@ -36,11 +34,21 @@ from urllib.parse import unquote, urlsplit
 import msgspec
 from playwright.async_api import Browser, BrowserContext, Page, Playwright, ProxySettings, async_playwright
 
-from intunedd.workers import protocol
+from intunedd.workers import protocol, reaper
+from intunedd.workers.limits import (
+    LOG_MARKER_RESERVE_BYTES,
+    bound_error,
+    log_line,
+    log_truncated_line,
+    result_too_big,
+    truncate_utf8,
+)
 from intunedd.workers.protocol import (
     Abort,
     AttemptError,
+    AttemptLimits,
     Done,
+    ErrorCode,
     Extend,
     ExtendedPayload,
     Ready,
@@ -62,8 +70,6 @@ CHROMIUM_ARGS = (
     "--no-first-run",
     "--disable-dev-shm-usage",
 )
-MIB = 1024 * 1024
-
 # An API name is a relative path of plain segments: no dots, so it can neither climb out of api/
 # nor change meaning when turned into the dotted module name Intuned imports.
 _API_NAME = re.compile(r"(?:[\w-]+/)*[\w-]+")
@@ -157,26 +163,36 @@ def _module_paths(module: ModuleType) -> list[str]:
 # --- attempt logs ------------------------------------------------------------------------------
 
 
-def _timestamp() -> str:
-    return datetime.now(UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z")
-
-
 class AttemptLog:
-    """The JSON-lines log of one attempt: what the automation prints and logs, then a system line."""
+    """The JSON-lines log of one attempt: what the automation prints and logs, then a system line.
 
-    def __init__(self, path: Path) -> None:
+    Bounded: a message is cut at ``max_log_line_bytes``, and once the file would pass
+    ``max_log_bytes`` a last line says the log was truncated and nothing more is written.
+    """
+
+    def __init__(self, path: Path, limits: AttemptLimits) -> None:
         path.parent.mkdir(parents=True, exist_ok=True)
-        self._file = path.open("a", encoding="utf-8")
+        self._file = path.open("a", encoding="utf-8", errors="replace")
         self._lock = threading.Lock()  # user code may print from threads
+        self._limits = limits
+        self._written = self._file.tell()
+        self._full = False
+
+    @property
+    def max_line_bytes(self) -> int:
+        return self._limits.max_log_line_bytes
 
     def write(self, stream: str, message: str, level: str | None = None) -> None:
-        entry = {"timestamp": _timestamp(), "stream": stream}
-        if level is not None:
-            entry["level"] = level
-        entry["message"] = message
-        line = json.dumps(entry, ensure_ascii=False) + "\n"
+        line = log_line(stream, truncate_utf8(message, self._limits.max_log_line_bytes), level)
+        size = len(line.encode("utf-8", "replace"))
         with self._lock:
+            if self._full:
+                return
+            if self._written + size > self._limits.max_log_bytes - LOG_MARKER_RESERVE_BYTES:
+                self._full = True
+                line = log_truncated_line(self._limits.max_log_bytes)
             self._file.write(line)
+            self._written += size
 
     @contextmanager
     def capture(self) -> Iterator[None]:
@@ -215,6 +231,7 @@ class _LineWriter(io.TextIOBase):
         self._log: AttemptLog | None = log
         self._stream = stream
         self._partial = ""
+        self._cut = False  # the start of the current line was already logged (cut); drop the rest
 
     def detach_from_log(self) -> None:
         self.flush()
@@ -225,7 +242,16 @@ class _LineWriter(io.TextIOBase):
             return int(getattr(sys, self._stream).write(text))
         *lines, self._partial = (self._partial + text).split("\n")
         for line in lines:
-            self._log.write(self._stream, line)
+            if not self._cut:
+                self._log.write(self._stream, line)
+            self._cut = False
+        if self._cut:
+            self._partial = ""
+        elif len(self._partial) > 4 * self._log.max_line_bytes:
+            # A line that does not end: log its start now (certainly over the limit, so cut with a
+            # marker, which counts only what was seen so far) instead of buffering it all.
+            self._log.write(self._stream, self._partial)
+            self._partial, self._cut = "", True
         return len(text)
 
     def flush(self) -> None:
@@ -266,7 +292,7 @@ def _model_dump(value: Any) -> Any:
 _result_encoder = msgspec.json.Encoder(enc_hook=_model_dump)
 
 
-def _failure(code: str, message: str, *, retryable: bool = True, details: Any = None) -> Done:
+def _failure(code: ErrorCode, message: str, *, retryable: bool = True, details: Any = None) -> Done:
     error = AttemptError(code=code, message=message, retryable=retryable, details=details)
     return Done(success=False, error=error)
 
@@ -298,13 +324,21 @@ def _success(result: Any, payloads: list[dict[str, Any]], max_result_bytes: int)
     except Exception:  # whatever the user returned, failing to encode it is the user's error
         return _failure("script-execution-exception", "Result is not JSON serializable")
     if len(raw) > max_result_bytes:
-        return _failure(
-            "result-too-big-error",
-            f"Automation result is too big. Size: {len(raw) / MIB:.2f} MB, "
-            f"Max allowed: {max_result_bytes / MIB:.2f} MB",
-            details={"sizeInBytes": len(raw), "maxSizeInBytes": max_result_bytes},
-        )
+        return Done(success=False, error=result_too_big(len(raw), max_result_bytes))
     return Done(success=True, result=msgspec.Raw(raw), extended_payloads=extended)
+
+
+def _bounded(done: Done, start: Start) -> Done:
+    """``done`` shrunk to what the daemon accepts: errors cut to the limits, and output the daemon would
+    refuse as a protocol violation (huge extended payloads) turned into result-too-big-error."""
+    if done.error is not None:
+        done = msgspec.structs.replace(done, error=bound_error(done.error, start.limits))
+    size = len(protocol.encode(done)) - protocol.HEADER.size
+    limit = protocol.max_from_worker_bytes(start.max_result_bytes)
+    if size > limit:
+        message = f"The attempt's output (result and extended payloads) is {size} bytes, over the limit of {limit}"
+        done = _failure("result-too-big-error", message, details={"sizeInBytes": size, "maxSizeInBytes": limit})
+    return done
 
 
 def _summary(done: Done) -> str:
@@ -383,7 +417,7 @@ async def _read_frame(reader: asyncio.StreamReader) -> protocol.ToWorker | None:
         if exc.partial:
             raise
         return None
-    body = await reader.readexactly(protocol.frame_length(header))
+    body = await reader.readexactly(protocol.frame_length(header, protocol.MAX_TO_WORKER_BYTES))
     return protocol.decode_to_worker(body)
 
 
@@ -429,10 +463,15 @@ class Worker:
 
     async def _store_request(self, make: Callable[[int], StoreGet | StoreSet]) -> Any:
         request_id = next(self._request_ids)
+        frame = protocol.encode(make(request_id))
+        start = self._latest.start if self._latest is not None else None
+        if start is not None and len(frame) > protocol.max_from_worker_bytes(start.max_result_bytes):
+            raise ValueError(f"persistent_store: the value is too big ({len(frame)} bytes encoded)")
         reply: asyncio.Future[StoreReply] = asyncio.get_running_loop().create_future()
         self._store_replies[request_id] = reply
         try:
-            await self._send(make(request_id))
+            self._writer.write(frame)
+            await self._writer.drain()
             answer = await reply
         finally:
             del self._store_replies[request_id]
@@ -475,13 +514,19 @@ class Worker:
 
     async def _run(self, attempt: _Attempt) -> Done:
         start = attempt.start
-        log = AttemptLog(Path(start.log_path))
+        log = AttemptLog(Path(start.log_path), start.limits)
+        # Whatever the automation starts is a child of this process (or, orphaned, reparented to it,
+        # the subreaper): anything that was not here before goes when the attempt ends.
+        baseline = await asyncio.to_thread(reaper.own_children)
         try:
             context, page = await self._context_for(start)
             try:
-                done = await self._traced(attempt, context, page, log)
+                done = _bounded(await self._traced(attempt, context, page, log), start)
             finally:
-                await context.close()  # also finishes the video, if one was recorded
+                try:
+                    await context.close()  # also finishes the video, if one was recorded
+                finally:
+                    await asyncio.to_thread(reaper.kill_new_children, baseline)
             log.write("system", _summary(done))
         finally:
             log.close()
@@ -552,7 +597,12 @@ def main(argv: list[str] | None = None) -> int:
     # Projects written for Intuned import ``intuned_runtime``; they must get this shim even when
     # Intuned's package is installed, so it is registered before any project code is imported.
     sys.modules["intuned_runtime"] = intuned_runtime
-    asyncio.run(_serve(config))
+    reaper.become_subreaper()
+    try:
+        asyncio.run(_serve(config))
+    finally:
+        # Whatever is still ours (started between attempts, or orphaned here) would outlive us.
+        reaper.kill_new_children(set())
     return 0
 
 

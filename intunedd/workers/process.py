@@ -7,20 +7,29 @@ import os
 import signal
 import socket
 import sys
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 
 import msgspec
 import trio
 
-from . import protocol
+from . import protocol, reaper
+from .limits import truncate_chars
 from .protocol import FromWorker, ToWorker, WorkerConfig
+from .sandbox import WorkerUser, spawn_options
 
 log = logging.getLogger(__name__)
 SIGTERM_GRACE_S = 2.0
+# The worker's WorkerConfig JSON is appended as the last argument.
+WORKER_COMMAND = (sys.executable, "-m", "intunedd.workers.child")
 
 
 class WorkerDied(Exception):
     """The worker's socket closed: the process exited or crashed."""
+
+
+class ProtocolViolation(WorkerDied):
+    """The worker sent something the protocol does not allow: an oversized, undecodable, invalid or
+    unexpected frame. User code runs in the worker, so this is as final as a crash: it is killed."""
 
 
 class FrameStream:
@@ -51,27 +60,47 @@ class FrameStream:
         del self._buffer[:n]
         return data
 
-    async def receive(self) -> FromWorker:
-        length = protocol.frame_length(await self._read_exactly(protocol.HEADER.size))
-        return protocol.decode_from_worker(await self._read_exactly(length))
+    async def receive(self, *, max_bytes: int) -> FromWorker:
+        header = await self._read_exactly(protocol.HEADER.size)
+        try:
+            length = protocol.frame_length(header, max_bytes)
+        except protocol.FrameTooLarge as e:
+            raise ProtocolViolation(str(e)) from e
+        body = await self._read_exactly(length)
+        try:
+            return protocol.decode_from_worker(body)
+        except msgspec.DecodeError as e:  # also ValidationError
+            # msgspec names unknown fields, which the worker chose: keep the message short.
+            raise ProtocolViolation(f"invalid frame: {truncate_chars(str(e), 500)}") from e
 
     async def aclose(self) -> None:
         await self._stream.aclose()
 
 
 class WorkerProcess:
-    def __init__(self, process: trio.Process, frames: FrameStream, ready: protocol.Ready) -> None:
+    def __init__(self, process: trio.Process, frames: FrameStream, browser_version: str = "") -> None:
         self.process = process
         self.frames = frames
-        self.pid = ready.pid
-        self.browser_version = ready.browser_version
+        # Our own view of the pid, not the one Ready reports: the worker is not trusted.
+        self.pid = process.pid
+        self.browser_version = browser_version
 
     async def kill(self, reason: str) -> int:
-        """SIGTERM, a short grace, then SIGKILL; always reaps and logs which step ended it."""
+        """Kill what the worker started, then SIGTERM, a short grace, then SIGKILL; always reaps and
+        logs which step ended it."""
         with trio.CancelScope(shield=True):
             await self.frames.aclose()
             if self.process.returncode is None:
-                self.process.send_signal(signal.SIGTERM)
+                # Its descendants go first, while they are still its own (one that left the process
+                # group with setsid would otherwise outlive it), and with the worker frozen so that
+                # it starts nothing more meanwhile. SIGTERM is pending before it thaws, so it never
+                # runs again to notice its browser gone.
+                self.process.send_signal(signal.SIGSTOP)
+                try:
+                    await trio.to_thread.run_sync(reaper.kill_descendants, self.process.pid)
+                finally:
+                    self.process.send_signal(signal.SIGTERM)
+                    self.process.send_signal(signal.SIGCONT)
                 with trio.move_on_after(SIGTERM_GRACE_S):
                     await self.process.wait()
             step = "SIGTERM"
@@ -124,27 +153,39 @@ def _kill_process_group(pgid: int) -> None:
         pass
 
 
-async def spawn_worker(config: WorkerConfig, env: Mapping[str, str], *, start_timeout_s: float) -> WorkerProcess:
+async def spawn_worker(
+    config: WorkerConfig,
+    env: Mapping[str, str],
+    *,
+    start_timeout_s: float,
+    command: Sequence[str] = WORKER_COMMAND,
+    user: WorkerUser | None = None,
+) -> WorkerProcess:
+    """Start a worker (as ``user``, if given) and wait for its Ready; if that fails in any way, the
+    process is killed."""
     parent, child = socket.socketpair(socket.AF_UNIX, socket.SOCK_STREAM)
     cfg = msgspec.structs.replace(config, fd=child.fileno())
     try:
         process = await trio.lowlevel.open_process(
-            [sys.executable, "-m", "intunedd.workers.child", msgspec.json.encode(cfg).decode()],
+            [*command, msgspec.json.encode(cfg).decode()],
             pass_fds=(child.fileno(),),
-            env={**os.environ, **env},
             start_new_session=True,
+            **spawn_options(user, env),
         )
+    except BaseException:
+        parent.close()
+        raise
     finally:
         child.close()
     frames = FrameStream(trio.SocketStream(trio.socket.from_stdlib_socket(parent)))
+    worker = WorkerProcess(process, frames)
     try:
         with trio.fail_after(start_timeout_s):
-            ready = await frames.receive()
+            ready = await frames.receive(max_bytes=protocol.MAX_READY_BYTES)
+        if not isinstance(ready, protocol.Ready):
+            raise ProtocolViolation(f"worker sent {type(ready).__name__} before Ready")
     except BaseException:
-        await WorkerProcess(process, frames, protocol.Ready(pid=process.pid, browser_version="")).kill(
-            "failed to start"
-        )
+        await worker.kill("failed to start")
         raise
-    if not isinstance(ready, protocol.Ready):
-        raise WorkerDied(f"worker sent {type(ready).__name__} before ready")
-    return WorkerProcess(process, frames, ready)
+    worker.browser_version = ready.browser_version
+    return worker

@@ -20,12 +20,24 @@ Dialog of one attempt::
 from __future__ import annotations
 
 import struct
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 
 import msgspec
 
 HEADER = struct.Struct(">I")
-MAX_FRAME_BYTES = 256 * 1024 * 1024
+MIB = 1024 * 1024
+# Frames the daemon sends (Start carries the run's parameters, bounded by the HTTP body limit).
+MAX_TO_WORKER_BYTES = 256 * MIB
+# What a worker may send beyond its result: extended payloads, store values, a bounded error.
+FROM_WORKER_HEADROOM_BYTES = 16 * MIB
+# Ready is a pid and a version string; anything bigger before it is garbage.
+MAX_READY_BYTES = 64 * 1024
+MAX_NAME_CHARS = 1024
+
+# Strings a worker sends that end up as database keys or run fields: bounded, and store keys as
+# the runtime allows them (1+ characters, no ':' or '#'), so a worker cannot send others either.
+StoreKey = Annotated[str, msgspec.Meta(min_length=1, max_length=MAX_NAME_CHARS, pattern="^[^:#]*$")]
+ApiName = Annotated[str, msgspec.Meta(min_length=1, max_length=MAX_NAME_CHARS)]
 
 
 class _Frame(msgspec.Struct, tag_field="type", forbid_unknown_fields=True):
@@ -46,6 +58,15 @@ class RunContext(msgspec.Struct, rename="camel", omit_defaults=True):
     proxy: str | None = None
 
 
+class AttemptLimits(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=True):
+    """Caps on what one attempt may produce; the daemon's ``[runs]`` settings of the same names."""
+
+    max_log_bytes: int = 50 * MIB
+    max_log_line_bytes: int = 64 * 1024
+    max_error_message_chars: int = 8 * 1024
+    max_error_stack_chars: int = 64 * 1024
+
+
 class Start(_Frame, tag="start"):
     attempt_id: str
     project_dir: str
@@ -57,7 +78,13 @@ class Start(_Frame, tag="start"):
     video_dir: str | None = None
     proxy: str | None = None
     headless: bool = True
-    max_result_bytes: int = 2 * 1024 * 1024
+    max_result_bytes: int = 2 * MIB
+    limits: AttemptLimits = AttemptLimits()
+
+
+def max_from_worker_bytes(max_result_bytes: int) -> int:
+    """The largest frame the daemon accepts from a worker during an attempt."""
+    return max_result_bytes + FROM_WORKER_HEADROOM_BYTES
 
 
 class Abort(_Frame, tag="abort"):
@@ -72,7 +99,7 @@ class StoreReply(_Frame, tag="store_reply"):
 
 class Ready(_Frame, tag="ready"):
     pid: int
-    browser_version: str
+    browser_version: Annotated[str, msgspec.Meta(max_length=256)]
 
 
 class Extend(_Frame, tag="extend"):
@@ -81,32 +108,34 @@ class Extend(_Frame, tag="extend"):
 
 class StoreGet(_Frame, tag="store_get"):
     request_id: int
-    key: str
+    key: StoreKey
 
 
 class StoreSet(_Frame, tag="store_set"):
     request_id: int
-    key: str
+    key: StoreKey
     value: Any
 
 
+# The codes a worker may report; any other fails validation, so a worker cannot invent one.
 ErrorCode = Literal[
     "script-execution-exception",
     "script-unexpected-error",
+    "script-no-valid-output-received",
     "result-too-big-error",
     "script-timeout",
 ]
 
 
 class AttemptError(msgspec.Struct):
-    code: str
+    code: ErrorCode
     message: str
     retryable: bool = True
     details: Any = None
 
 
 class ExtendedPayload(msgspec.Struct):
-    api: str
+    api: ApiName
     parameters: Any = None
 
 
@@ -146,10 +175,10 @@ def encode(frame: ToWorker | FromWorker) -> bytes:
     return HEADER.pack(len(body)) + body
 
 
-def frame_length(header: bytes) -> int:
+def frame_length(header: bytes, max_bytes: int) -> int:
     (length,) = HEADER.unpack(header)
-    if length > MAX_FRAME_BYTES:
-        raise FrameTooLarge(f"frame of {length} bytes exceeds {MAX_FRAME_BYTES}")
+    if length > max_bytes:
+        raise FrameTooLarge(f"frame of {length} bytes exceeds the limit of {max_bytes}")
     return int(length)
 
 

@@ -1,20 +1,11 @@
-"""End-to-end harness: the daemon started as a user starts it, real Chromium, local pages.
-
-``intunedd keys create`` then ``intunedd serve --config FILE`` run as subprocesses; tests
-drive the daemon over HTTP. Pages come from a threaded HTTP server on 127.0.0.1.
-"""
+"""End-to-end fixtures: the daemon started as a user starts it (``intunedd.harness``), real
+Chromium, local pages (a threaded HTTP server on 127.0.0.1) and a webhook receiver."""
 
 from __future__ import annotations
 
-import io
-import json
 import os
-import signal
 import socket
 import subprocess
-import sys
-import tarfile
-import textwrap
 import threading
 import time
 from collections.abc import Callable, Iterator
@@ -23,12 +14,11 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
 
-import httpx
 import pytest
 
-INTUNEDD = [sys.executable, "-m", "intunedd"]
-START_TIMEOUT_S = 60.0
-TERMINAL = {"completed", "failed", "canceled"}
+from intunedd.harness import INTUNEDD, DaemonProcess, project_archive
+
+__all__ = ["Daemon", "DaemonFactory", "Receiver", "free_port", "project_archive"]
 
 
 class _Pages(BaseHTTPRequestHandler):
@@ -61,38 +51,7 @@ def free_port() -> int:
         return int(s.getsockname()[1])
 
 
-def project_archive(files: dict[str, str], settings: dict[str, Any] | None = None) -> bytes:
-    buffer = io.BytesIO()
-    with tarfile.open(fileobj=buffer, mode="w:gz") as tar:
-        all_files = {**files, "Intuned.json": json.dumps(settings or {})}
-        for name, text in all_files.items():
-            data = textwrap.dedent(text).encode()
-            info = tarfile.TarInfo(name)
-            info.size = len(data)
-            tar.addfile(info, io.BytesIO(data))
-    return buffer.getvalue()
-
-
-@dataclass
-class Daemon:
-    state_dir: Path
-    config_path: Path
-    port: int
-    key: str
-    process: subprocess.Popen[bytes] | None = None
-    workspace: str = ""
-    log_path: Path = field(init=False)
-
-    def __post_init__(self) -> None:
-        self.log_path = self.state_dir / "daemon.log"
-
-    @property
-    def url(self) -> str:
-        return f"http://127.0.0.1:{self.port}"
-
-    def client(self, **kwargs: Any) -> httpx.Client:
-        return httpx.Client(base_url=self.url, headers={"x-api-key": self.key}, timeout=30, **kwargs)
-
+class Daemon(DaemonProcess):
     def cli(self, *args: str, cwd: Path | None = None, input: str | None = None) -> subprocess.CompletedProcess[str]:
         """``intunedd ARGS`` as a user runs it, pointed at this daemon by the environment."""
         env = {**os.environ, "INTUNEDD_URL": self.url, "INTUNEDD_API_KEY": self.key}
@@ -103,109 +62,24 @@ class Daemon:
             timeout=120,
         )  # fmt: skip
 
-    def start(self) -> None:
-        with open(self.log_path, "ab") as log:
-            self.process = subprocess.Popen(
-                [*INTUNEDD, "serve", "--config", str(self.config_path)], stdout=log, stderr=log
-            )
-        deadline = time.monotonic() + START_TIMEOUT_S
-        while time.monotonic() < deadline:
-            if self.process.poll() is not None:
-                raise RuntimeError(f"daemon exited {self.process.returncode}: {self.log_tail()}")
-            try:
-                if httpx.get(f"{self.url}/health", timeout=1).status_code == 200:
-                    break
-            except httpx.TransportError:
-                pass
-            time.sleep(0.05)
-        else:
-            raise RuntimeError(f"daemon did not become healthy: {self.log_tail()}")
-        with self.client() as c:
-            self.workspace = c.get("/api/v1/info").json()["workspaceId"]
-
-    def log_tail(self) -> str:
-        return self.log_path.read_text()[-3000:] if self.log_path.exists() else ""
-
-    def kill9(self) -> None:
-        assert self.process is not None
-        self.process.send_signal(signal.SIGKILL)
-        self.process.wait(timeout=10)
-
-    def stop(self) -> int:
-        assert self.process is not None
-        if self.process.poll() is None:
-            self.process.send_signal(signal.SIGTERM)
-            self.process.wait(timeout=60)
-        return int(self.process.returncode)
-
-    def path(self, project: str, rest: str = "") -> str:
-        return f"/api/v1/workspace/{self.workspace}/projects/{project}{rest}"
-
-    def deploy(self, project: str, files: dict[str, str], settings: dict[str, Any] | None = None) -> dict[str, Any]:
-        with self.client() as c:
-            r = c.post(self.path(project, "/deploy"), content=project_archive(files, settings))
-            assert r.status_code == 201, r.text
-            return dict(r.json())
-
-    def start_run(self, project: str, body: dict[str, Any]) -> str:
-        with self.client() as c:
-            r = c.post(self.path(project, "/run/start"), json=body)
-            assert r.status_code == 201, r.text
-            return str(r.json()["runId"])
-
-    def result(self, project: str, run_id: str) -> dict[str, Any]:
-        with self.client() as c:
-            r = c.get(self.path(project, f"/run/{run_id}/result"))
-            assert r.status_code == 200, r.text
-            return dict(r.json())
-
-    def detail(self, project: str, run_id: str) -> dict[str, Any]:
-        with self.client() as c:
-            r = c.get(self.path(project, f"/runs/{run_id}"))
-            assert r.status_code == 200, r.text
-            return dict(r.json())
-
-    def wait_for(self, project: str, run_id: str, statuses: set[str] = TERMINAL, timeout: float = 60) -> dict[str, Any]:
-        """Poll the result until its status is in ``statuses``; bounded by ``timeout``."""
-        deadline = time.monotonic() + timeout
-        while True:
-            result = self.result(project, run_id)
-            if result["status"] in statuses:
-                return result
-            if time.monotonic() > deadline:
-                raise AssertionError(f"run {run_id} still {result['status']} after {timeout}s")
-            time.sleep(0.05)
-
 
 DaemonFactory = Callable[..., Daemon]
 
 
 @pytest.fixture(scope="session")
 def daemon_factory(tmp_path_factory: pytest.TempPathFactory) -> Iterator[DaemonFactory]:
+    """``make(section__key=value, ...)``: a started daemon with those settings (pool size 2)."""
     started: list[Daemon] = []
 
     def make(**settings: Any) -> Daemon:
-        state = tmp_path_factory.mktemp("daemon")
-        port = free_port()
-        sections: dict[str, dict[str, Any]] = {"server": {"port": port}, "pool": {"size": 2}}
+        # Test receivers and moto listen on 127.0.0.1, which sinks may not reach by default.
+        sections: dict[str, dict[str, Any]] = {"pool": {"size": 2}, "sinks": {"allow_networks": ["127.0.0.0/8"]}}
         for name, value in settings.items():
             section, _, key = name.partition("__")
             sections.setdefault(section, {})[key] = value
-        lines = [f'state_dir = "{state}"']
-        for section, values in sections.items():
-            lines.append(f"[{section}]")
-            lines += [f"{k} = {json.dumps(v)}" for k, v in values.items()]
-        config = state / "intunedd.toml"
-        config.write_text("\n".join(lines) + "\n")
-        out = subprocess.run(
-            [*INTUNEDD, "--json", "keys", "create", "--name", "tests", "--config", str(config)],
-            capture_output=True,
-            check=True,
-            env={**os.environ},
-        )
-        daemon = Daemon(state, config, port, json.loads(out.stdout)["key"])
-        daemon.start()
+        daemon = Daemon(tmp_path_factory.mktemp("daemon"), sections)
         started.append(daemon)
+        daemon.start()
         return daemon
 
     yield make

@@ -235,6 +235,18 @@ def test_update_applies_to_future_job_runs_and_delete(client: IntunedClient, pro
         ({"id": "x", "payload": [], "configuration": {}, "schedule": {"calendars": [{"hour": 25}]}},
          "schedule.calendars[0].hour"),
         ({"id": "x", "payload": [], "configuration": {}, "proxy": "nonsense"}, "proxy"),
+        ({"id": "x", "payload": [], "configuration": {}, "schedule": {"intervals": [{"every": "10000y"}]}},
+         "schedule.intervals[0].every"),
+        ({"id": "x", "payload": [], "configuration": {}, "schedule": {"calendars": [{"minute": "1" * 4400}]}},
+         "schedule.calendars[0].minute"),
+        ({"id": "x", "payload": [], "configuration": {}, "schedule": {"intervals": [{"every": "1h"}], "jitter": "2d"}},
+         "schedule.jitter"),
+        ({"id": "x", "payload": [], "configuration": {}, "sink": {"type": "webhook"}}, "sink.url"),
+        ({"id": "x", "payload": [], "configuration": {},
+          "sink": {"type": "webhook", "url": "http://169.254.169.254/latest/meta-data"}}, "sink.url"),
+        ({"id": "x", "payload": [], "configuration": {},
+          "sink": {"type": "s3", "bucket": "b", "accessKeyId": "a", "secretAccessKey": "s", "region": "us-east-1",
+                   "endpoint": "http://[::ffff:10.0.0.1]:9000"}}, "sink.endpoint"),
     ],
 )  # fmt: skip
 def test_bad_job_bodies_name_the_field(daemon: Daemon, project: str, body: dict[str, Any], field: str) -> None:

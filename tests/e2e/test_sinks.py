@@ -8,12 +8,16 @@ import json
 import socket
 import subprocess
 import sys
+import threading
 import time
 from collections.abc import Iterator
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 
 import boto3
 import pytest
+
+from intunedd.harness import project_archive
 
 from .conftest import Daemon, DaemonFactory, Receiver, free_port
 
@@ -266,3 +270,59 @@ async def test_delivery_events_are_streamed(sink_daemon: Daemon, receiver: Recei
     ]
     assert [e["data"]["status"] for e in mine if e["type"] == "delivery.attempted"] == [500, 200]
     assert all("secret" not in json.dumps(e).lower() for e in mine)
+
+
+def test_private_destinations_are_refused_without_allow_networks(
+    daemon_factory: DaemonFactory, receiver: Receiver
+) -> None:
+    daemon = daemon_factory(**FAST_RETRIES, sinks__allow_networks=[])
+    daemon.deploy("sinks", APIS)
+    port = receiver.url.rsplit(":", 1)[1]
+    with daemon.client() as c:
+        for url in (f"{receiver.url}/ok", "http://169.254.169.254/latest/meta-data", f"http://[::ffff:7f00:1]:{port}/"):
+            body = {"api": "echo", "parameters": {}, "sink": {"type": "webhook", "url": url}}
+            response = c.post(daemon.path("sinks", "/run/start"), json=body)
+            assert response.status_code == 400, url
+            assert response.json()["details"]["field"] == "sink" and "not a public address" in response.text
+        job = {"id": "j", "payload": [], "configuration": {}, "sink": {"type": "webhook", "url": f"{receiver.url}/ok"}}
+        response = c.post(daemon.path("sinks", "/jobs"), json=job)
+        assert (response.status_code, response.json()["details"]["field"]) == (400, "sink.url")
+        default = {"defaults": {"sink": {"type": "webhook", "url": "http://169.254.169.254/"}}}
+        deploy = c.post(daemon.path("defaulted", "/deploy"), content=project_archive(APIS, default))
+        assert deploy.status_code == 400 and "not a public address" in deploy.text
+    # "localhost" is a name: accepted, then refused at delivery, once resolved.
+    run_id = _run(daemon, "echo", {"type": "webhook", "url": f"http://localhost:{port}/ok"})
+    failed = _wait_delivery(daemon, run_id, "failed")
+    assert failed["attempts"] == 1 and "127.0.0.1 is not a public address" in failed["lastError"]
+    assert receiver.at("/ok") == []
+    daemon.stop()
+
+
+def test_url_credentials_are_masked_and_receiver_bodies_never_kept(sink_daemon: Daemon) -> None:
+    class Leaky(BaseHTTPRequestHandler):
+        def do_POST(self) -> None:  # noqa: N802
+            self.rfile.read(int(self.headers["Content-Length"]))
+            body = b"internal-service-secret " * 100
+            self.send_response(500)
+            self.send_header("Content-Length", str(len(body)))
+            self.end_headers()
+            self.wfile.write(body)
+
+        def log_message(self, *args: Any) -> None:
+            pass
+
+    server = ThreadingHTTPServer(("127.0.0.1", 0), Leaky)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    try:
+        url = f"http://hook-user:hook-pass@127.0.0.1:{server.server_address[1]}/in?token=tok-secret"
+        run_id = _run(sink_daemon, "echo", {"type": "webhook", "url": url})
+        failed = _wait_delivery(sink_daemon, run_id, "failed", timeout=30)
+    finally:
+        server.shutdown()
+        server.server_close()
+    assert failed["lastError"] == "HTTP 500 Internal Server Error"
+    shown = f"http://****@127.0.0.1:{server.server_address[1]}/in?token=****"
+    assert failed["sink"]["url"] == shown
+    assert sink_daemon.detail("sinks", run_id)["configuration"]["sink"]["url"] == shown
+    for secret in ("hook-pass", "tok-secret", "internal-service-secret"):
+        assert secret not in sink_daemon.log_tail()

@@ -202,3 +202,72 @@ def test_latest_missed_and_catch_up() -> None:
     assert catch_up(utc(2026, 1, 1, 12), now, 3600) is True
     assert catch_up(utc(2026, 1, 1, 12), now, 0) is False
     assert catch_up(None, now, None) is False
+
+
+# -- bounds: what passes validation can always be planned ------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("raw", "field"),
+    [
+        ({"intervals": [{"every": "10000y"}]}, "schedule.intervals[0].every"),
+        ({"intervals": [{"every": "11y"}]}, "schedule.intervals[0].every"),
+        ({"intervals": [{"every": 10**30}]}, "schedule.intervals[0].every"),
+        ({"intervals": [{"every": "9" * 400 + "d"}]}, "schedule.intervals[0].every"),
+        ({"intervals": [{"every": "1h", "offset": "20y"}]}, "schedule.intervals[0].offset"),
+        ({"intervals": [{"every": "1h"}], "jitter": "2d"}, "schedule.jitter"),
+        ({"calendars": [{"hour": "1" * 4400}]}, "schedule.calendars[0].hour"),
+        ({"calendars": [{"hour": "²"}]}, "schedule.calendars[0].hour"),
+        ({"calendars": [{"year": {"start": 2026, "end": "9" * 4400}}]}, "schedule.calendars[0].year.end"),
+        ({"calendars": [{"minute": list(range(60)) * 10}]}, "schedule.calendars[0].minute"),
+        ({"calendars": [{"hour": 1}] * 101}, "schedule.calendars"),
+        ({"intervals": [{"every": "1h"}] * 101}, "schedule.intervals"),
+        ({"intervals": [{"every": "1h"}], "timezone": "x" * 5000}, "schedule.timezone"),
+    ],
+)
+def test_out_of_range_schedules_are_refused(raw: object, field: str) -> None:
+    with pytest.raises(ScheduleError) as caught:
+        parse_schedule(raw)
+    assert caught.value.field == field
+    assert len(str(caught.value)) < 200  # the input is echoed cut short, not 4,400 digits of it
+
+
+def test_the_longest_interval_and_jitter_are_accepted() -> None:
+    schedule = parse_schedule({"intervals": [{"every": "10y", "offset": "10y"}], "jitter": "1d"})
+    assert next_fire(schedule, utc(2026, 1, 1)) is not None
+
+
+durations = st.one_of(
+    st.integers(0, 10 * 31_557_600_000),
+    st.builds(lambda n, u: f"{n}{u}", st.integers(0, 4000), st.sampled_from(["ms", "s", "m", "h", "d", "w", "y"])),
+)
+any_values = st.one_of(st.integers(-5, 10_000), st.text(max_size=8), _values(0, 59), _values(1970, 2300))
+wild_calendars = st.dictionaries(
+    st.sampled_from(["second", "minute", "hour", "dayOfMonth", "month", "dayOfWeek", "year"]), any_values, max_size=7
+)
+wild_schedules = st.fixed_dictionaries(
+    {},
+    optional={
+        "intervals": st.lists(st.fixed_dictionaries({"every": durations}, optional={"offset": durations}), max_size=3),
+        "calendars": st.lists(wild_calendars, max_size=2),
+        "jitter": durations,
+        "timezone": st.sampled_from(["UTC", "Europe/Paris", "Pacific/Kiritimati", "America/St_Johns"]),
+    },
+)
+any_moment = st.datetimes(min_value=datetime(1, 1, 1), max_value=datetime(9999, 12, 31), timezones=st.just(UTC))
+
+
+@given(raw=wild_schedules, after=any_moment, now=any_moment)
+@settings(max_examples=400, deadline=None)
+def test_a_valid_schedule_never_raises_when_planned(raw: dict, after: datetime, now: datetime) -> None:  # type: ignore[type-arg]
+    try:
+        schedule = parse_schedule(raw)
+    except ScheduleError:
+        return
+    fire = next_fire(schedule, after)
+    assert fire is None or fire > after
+    from intunedd.policy.schedule import latest_missed
+
+    missed = latest_missed(schedule, after, now)
+    assert missed is None or after < missed <= now
+    assert timedelta(0) <= jitter_for(schedule, fire or after, "k") <= timedelta(days=1)

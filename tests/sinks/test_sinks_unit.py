@@ -4,13 +4,18 @@ import re
 import time
 from pathlib import Path
 from typing import Any
+from urllib.parse import quote
 
 import msgspec
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
 
 from intunedd.messages import RunOptions, RunRecord
 from intunedd.sinks.body import s3_key, sink_body
 from intunedd.sinks.config import mask, parse_sink, wants
+from intunedd.sinks.destinations import DestinationRefused, allowing, parse_networks, resolve
+from intunedd.sinks.outcome import http_status_line, short_error
 from intunedd.sinks.webhook import signature
 
 README = Path(__file__).resolve().parents[2] / "README.md"
@@ -91,3 +96,87 @@ def test_masking() -> None:
     hook = {"type": "webhook", "url": "u", "headers": {"Authorization": "Bearer x"}, "secret": "s"}
     assert mask(hook) == {**hook, "headers": {"Authorization": "****"}, "secret": "****"}
     assert mask(None) is None
+
+
+# -- masking: what a sink shows of itself ---------------------------------------------------
+
+
+def test_urls_credentials_and_query_values_are_masked() -> None:
+    hook = {"type": "webhook", "url": "https://bob:hunter2@hooks.test:8443/in?token=abc&x=1#frag"}
+    assert mask(hook) == {**hook, "url": "https://****@hooks.test:8443/in?token=****&x=****#****"}
+    assert mask({"type": "webhook", "url": "https://hooks.test/in?bare-token"}) == {
+        "type": "webhook",
+        "url": "https://hooks.test/in?****",
+    }
+    s3 = {"type": "s3", "bucket": "b", "accessKeyId": "AKIA", "secretAccessKey": "shh", "region": "r",
+          "endpoint": "https://key:sec@minio.test"}  # fmt: skip
+    assert mask(s3)["endpoint"] == "https://****@minio.test"  # type: ignore[index]
+
+
+secret_words = st.text(alphabet=st.characters(whitelist_categories=("L", "N")), min_size=6, max_size=12)
+
+
+@given(user=secret_words, password=secret_words, value=secret_words)
+def test_masked_urls_never_show_credentials(user: str, password: str, value: str) -> None:
+    url = f"https://{quote(user)}:{quote(password)}@hooks.test/p?k={quote(value)}&k2={quote(value)}"
+    shown = mask({"type": "webhook", "url": url})["url"]  # type: ignore[index]
+    for secret in (user, password, value, quote(user), quote(password), quote(value)):
+        assert secret not in shown
+
+
+# -- destinations: sinks reach public addresses only ------------------------------------------
+
+
+@pytest.mark.parametrize(
+    "host",
+    ["127.0.0.1", "169.254.169.254", "10.1.2.3", "192.168.0.1", "172.16.0.1", "100.64.0.1", "0.0.0.0", "224.0.0.1",
+     "240.0.0.1", "[::1]", "[::]", "[fe80::1]", "[fd00::1]", "[::ffff:127.0.0.1]", "[::ffff:169.254.169.254]",
+     "[2002:a9fe:a9fe::1]", "2130706433", "127.1", "0x7f.0.0.1", "0251.0376.0251.0376"],
+)  # fmt: skip
+def test_non_public_literal_addresses_are_refused(host: str) -> None:
+    for sink in (
+        {"type": "webhook", "url": f"http://{host}:8080/hook"},
+        {"type": "s3", "bucket": "b", "accessKeyId": "a", "secretAccessKey": "s", "region": "r",
+         "endpoint": f"http://{host}:9000"},
+    ):  # fmt: skip
+        with pytest.raises(msgspec.ValidationError, match="not a public address"):
+            parse_sink(sink)
+
+
+def test_allowed_networks_and_public_addresses_pass() -> None:
+    parse_sink({"type": "webhook", "url": "https://93.184.216.34/hook"})
+    parse_sink({"type": "webhook", "url": "https://[2606:4700::1111]/hook"})
+    parse_sink({"type": "webhook", "url": "https://hooks.test/hook"})  # names are checked at delivery
+    with allowing(parse_networks(["127.0.0.0/8", "fd00::/8"])):
+        parse_sink({"type": "webhook", "url": "http://127.0.0.1:8080/hook"})
+        parse_sink({"type": "webhook", "url": "http://[fd00::1]:8080/hook"})
+        with pytest.raises(msgspec.ValidationError):
+            parse_sink({"type": "webhook", "url": "http://169.254.169.254/latest"})
+    with pytest.raises(ValueError, match="not a network"):
+        parse_networks(["localhost"])
+
+
+async def test_names_are_checked_after_resolution() -> None:
+    with pytest.raises(DestinationRefused, match="127.0.0.1 is not a public address"):
+        await resolve("localhost", 80)
+    with allowing(parse_networks(["127.0.0.0/8", "::1/128"])):
+        assert "127.0.0.1" in await resolve("localhost", 80)
+    with pytest.raises(DestinationRefused, match="did not resolve"):
+        await resolve("no-such-host.invalid", 80)
+
+
+# -- outcomes: a short status line, never the receiver's body ---------------------------------
+
+
+def test_status_lines() -> None:
+    assert http_status_line(500) == "HTTP 500 Internal Server Error"
+    assert http_status_line(299) == "HTTP 299"
+    assert http_status_line(404, "NoSuchBucket") == "HTTP 404 Not Found (NoSuchBucket)"
+    assert http_status_line(404, "<html>leak</html>") == "HTTP 404 Not Found"
+
+
+@given(message=st.text(max_size=2000))
+def test_short_errors_are_short_and_carry_no_urls(message: str) -> None:
+    line = short_error(RuntimeError(f"{message} http://user:pw@internal.test/x {message}"))
+    assert len(line) <= 200
+    assert "pw@internal" not in line and line.startswith("RuntimeError")

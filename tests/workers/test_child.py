@@ -57,7 +57,9 @@ class WorkerClient:
         await self.stream.send_all(protocol.encode(frame))
 
     async def receive(self) -> protocol.FromWorker:
-        length = protocol.frame_length(await self._read_exactly(protocol.HEADER.size))
+        # As the daemon reads them; no test here raises max_result_bytes above its 2 MiB default.
+        header = await self._read_exactly(protocol.HEADER.size)
+        length = protocol.frame_length(header, protocol.max_from_worker_bytes(2 * protocol.MIB))
         return protocol.decode_from_worker(await self._read_exactly(length))
 
     async def _read_exactly(self, n: int) -> bytes:
@@ -155,6 +157,7 @@ def make_start(project: Path, api: str, parameters: Any = None, **overrides: Any
     )
 
 
+@pytest.mark.chromium
 async def test_success_returns_page_title(worker: WorkerClient, tmp_path: Path, site: str) -> None:
     project = make_project(
         tmp_path / "p",
@@ -172,6 +175,7 @@ async def test_success_returns_page_title(worker: WorkerClient, tmp_path: Path, 
     assert done.extended_payloads == []
 
 
+@pytest.mark.chromium
 async def test_params_none_calls_automation_with_page_only(worker: WorkerClient, tmp_path: Path) -> None:
     project = make_project(
         tmp_path / "p",
@@ -181,6 +185,7 @@ async def test_params_none_calls_automation_with_page_only(worker: WorkerClient,
     assert (done.success, done.result) == (True, "pong")
 
 
+@pytest.mark.chromium
 async def test_user_exception_is_script_execution_exception(worker: WorkerClient, tmp_path: Path) -> None:
     project = make_project(
         tmp_path / "p",
@@ -201,6 +206,7 @@ async def test_user_exception_is_script_execution_exception(worker: WorkerClient
     assert "api/fail.py" in done.error.details["stack"]
 
 
+@pytest.mark.chromium
 async def test_non_retryable_error_is_not_retryable(worker: WorkerClient, tmp_path: Path) -> None:
     project = make_project(
         tmp_path / "p",
@@ -219,6 +225,7 @@ async def test_non_retryable_error_is_not_retryable(worker: WorkerClient, tmp_pa
     assert done.error.message == "account locked"
 
 
+@pytest.mark.chromium
 async def test_result_checks(worker: WorkerClient, tmp_path: Path) -> None:
     project = make_project(
         tmp_path / "p",
@@ -253,6 +260,7 @@ async def test_result_checks(worker: WorkerClient, tmp_path: Path) -> None:
     assert done.result == [{"name": "a"}]
 
 
+@pytest.mark.chromium
 async def test_invalid_apis(worker: WorkerClient, tmp_path: Path) -> None:
     project = make_project(
         tmp_path / "p",
@@ -280,6 +288,7 @@ async def test_invalid_apis(worker: WorkerClient, tmp_path: Path) -> None:
     assert (done.error.code, done.error.retryable) == ("script-unexpected-error", False)
 
 
+@pytest.mark.chromium
 async def test_output_and_logging_land_in_the_log_file(worker: WorkerClient, tmp_path: Path) -> None:
     project = make_project(
         tmp_path / "p",
@@ -316,6 +325,7 @@ async def test_output_and_logging_land_in_the_log_file(worker: WorkerClient, tmp
     assert all(re.fullmatch(r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{3}Z", e["timestamp"]) for e in entries)
 
 
+@pytest.mark.chromium
 async def test_streams_captured_at_import_follow_later_attempts(worker: WorkerClient, tmp_path: Path) -> None:
     project = make_project(
         tmp_path / "p",
@@ -343,6 +353,7 @@ async def test_streams_captured_at_import_follow_later_attempts(worker: WorkerCl
         ]
 
 
+@pytest.mark.chromium
 async def test_trace_is_saved_as_zip(worker: WorkerClient, tmp_path: Path, site: str) -> None:
     project = make_project(
         tmp_path / "p",
@@ -355,6 +366,7 @@ async def test_trace_is_saved_as_zip(worker: WorkerClient, tmp_path: Path, site:
     assert zipfile.ZipFile(trace).namelist()
 
 
+@pytest.mark.chromium
 async def test_extend_timeout_and_extend_payload(worker: WorkerClient, tmp_path: Path) -> None:
     project = make_project(
         tmp_path / "p",
@@ -379,6 +391,7 @@ async def test_extend_timeout_and_extend_payload(worker: WorkerClient, tmp_path:
     ]
 
 
+@pytest.mark.chromium
 async def test_runtime_helpers(worker: WorkerClient, tmp_path: Path) -> None:
     project = make_project(
         tmp_path / "p",
@@ -422,6 +435,7 @@ async def test_runtime_helpers(worker: WorkerClient, tmp_path: Path) -> None:
     assert (done.error.details["name"], done.error.message) == ("RuntimeError", "store unavailable")
 
 
+@pytest.mark.chromium
 async def test_abort_cancels_the_automation_and_keeps_the_trace(worker: WorkerClient, tmp_path: Path) -> None:
     project = make_project(
         tmp_path / "p",
@@ -455,6 +469,7 @@ async def test_abort_cancels_the_automation_and_keeps_the_trace(worker: WorkerCl
     assert done.result == 1
 
 
+@pytest.mark.chromium
 async def test_eof_during_an_attempt_exits_cleanly(worker: WorkerClient, tmp_path: Path) -> None:
     project = make_project(
         tmp_path / "p",
@@ -475,6 +490,7 @@ async def test_eof_during_an_attempt_exits_cleanly(worker: WorkerClient, tmp_pat
         assert await worker.close() == 0
 
 
+@pytest.mark.chromium
 async def test_projects_with_same_module_names_do_not_collide(worker: WorkerClient, tmp_path: Path) -> None:
     def project(name: str) -> Path:
         return make_project(
@@ -495,6 +511,7 @@ async def test_projects_with_same_module_names_do_not_collide(worker: WorkerClie
     assert results == ["a", "b", "a"]
 
 
+@pytest.mark.chromium
 async def test_each_attempt_gets_a_fresh_context(worker: WorkerClient, tmp_path: Path, site: str) -> None:
     project = make_project(
         tmp_path / "p",
@@ -516,6 +533,7 @@ async def test_each_attempt_gets_a_fresh_context(worker: WorkerClient, tmp_path:
         assert done.result == {"cookies": [], "storage": None}
 
 
+@pytest.mark.chromium
 async def test_video_is_recorded_with_system_ffmpeg(nursery: trio.Nursery, tmp_path: Path, site: str) -> None:
     env = prepare_ffmpeg(tmp_path / "state")
     if not env:
@@ -639,3 +657,74 @@ def test_prepare_ffmpeg_leaves_playwright_alone(tmp_path: Path) -> None:
     assert prepare_ffmpeg(tmp_path / "state", environ={**environ, "PATH": str(tmp_path / "nowhere")}) == {}
     _touch(_playwright_shell(registry))
     assert prepare_ffmpeg(tmp_path / "state", environ=environ) == {}
+
+
+@pytest.mark.chromium
+async def test_log_and_error_limits_are_applied_in_the_child(worker: WorkerClient, tmp_path: Path) -> None:
+    project = make_project(
+        tmp_path / "p",
+        {
+            "api/loud.py": """
+                async def automation(page, params=None):
+                    print("a" * 100_000)
+                    for n in range(1000):
+                        print(f"line {n} " + "b" * 100)
+                    raise ValueError("c" * 100_000)
+            """
+        },
+    )
+    limits = protocol.AttemptLimits(
+        max_log_bytes=20_000, max_log_line_bytes=500, max_error_message_chars=100, max_error_stack_chars=1000
+    )
+    log_path = tmp_path / "loud.jsonl"
+    done, _ = await worker.run(make_start(project, "loud", log_path=str(log_path), limits=limits))
+    assert done.error is not None
+    assert done.error.message.startswith("c" * 100 + "… [truncated 99900 characters]")
+    assert done.error.details["message"] == done.error.message
+    assert len(done.error.details["stack"]) < 1100
+
+    data = log_path.read_bytes()
+    assert len(data) <= 20_000
+    entries = [json.loads(line) for line in data.decode().splitlines()]
+    assert entries[0]["message"] == "a" * 500 + "… [truncated 99500 bytes]"
+    assert entries[1]["message"] == "line 0 " + "b" * 100
+    assert entries[-1] == {
+        "timestamp": entries[-1]["timestamp"],
+        "stream": "system",
+        "message": "log truncated: the attempt wrote more than 20000 bytes",
+    }
+
+
+@pytest.mark.chromium
+async def test_output_the_daemon_would_refuse_is_never_sent(worker: WorkerClient, tmp_path: Path) -> None:
+    """A store value or extended payloads bigger than the daemon's frame limit would be a protocol
+    violation; the child refuses them first, as errors the automation (or the run) sees."""
+    project = make_project(
+        tmp_path / "p",
+        {
+            "api/store.py": """
+                from intuned_runtime import persistent_store
+
+                async def automation(page, params):
+                    try:
+                        await persistent_store.set("k", "x" * params["size"])
+                    except ValueError as e:
+                        return str(e)
+            """,
+            "api/payload.py": """
+                from intuned_runtime import extend_payload
+
+                async def automation(page, params):
+                    extend_payload({"api": "next", "parameters": "y" * params["size"]})
+            """,
+        },
+    )
+    limit = protocol.max_from_worker_bytes(1000)
+    done, _ = await worker.run(make_start(project, "store", {"size": limit}, max_result_bytes=1000))
+    assert done.success and done.result.startswith("persistent_store: the value is too big")
+    assert worker.kv == {}
+
+    done, _ = await worker.run(make_start(project, "payload", {"size": limit}, max_result_bytes=1000))
+    assert done.error is not None
+    assert done.error.code == "result-too-big-error"
+    assert done.error.details["maxSizeInBytes"] == limit < done.error.details["sizeInBytes"]

@@ -2,39 +2,17 @@
 
 from __future__ import annotations
 
-from typing import Any
-
 from quart import Blueprint, Response, request
 
 from ...errors import BadRequest, NotFound
-from ...sinks.config import mask
 from ...store import delivery_queries
-from ...store.delivery_queries import Delivery
 from ..handles import Handles
 from ..responses import json_response
-from ..schemas import query_int
+from ..schemas import delivery_body, query_int
+from ..wire import DeliveryList
 
 DELIVERIES = "/api/v1/workspace/<workspace_id>/deliveries"
 STATUSES = ("pending", "delivered", "failed")
-
-
-def delivery_body(delivery: Delivery) -> dict[str, Any]:
-    return {
-        "id": delivery.id,
-        "runId": delivery.run_id,
-        "projectName": delivery.project,
-        "kind": delivery.kind,
-        "sink": mask(delivery.sink),
-        "status": delivery.status,
-        "attempts": delivery.attempts,
-        "createdAt": delivery.created_at,
-        "updatedAt": delivery.updated_at,
-        "nextAttemptAt": delivery.next_attempt_at if delivery.status == "pending" else None,
-        "firstAttemptAt": delivery.first_attempt_at,
-        "deliveredAt": delivery.delivered_at,
-        "lastStatus": delivery.last_status,
-        "lastError": delivery.last_error,
-    }
 
 
 def deliveries_blueprint(h: Handles) -> Blueprint:
@@ -50,7 +28,7 @@ def deliveries_blueprint(h: Handles) -> Blueprint:
         found, total = await h.store.read(
             delivery_queries.list_deliveries, status, request.args.get("run"), limit, offset
         )
-        return json_response({"items": [delivery_body(d) for d in found], "total": total})
+        return json_response(DeliveryList([delivery_body(d) for d in found], total))
 
     @bp.get(f"{DELIVERIES}/<delivery_id>")
     async def get(workspace_id: str, delivery_id: str) -> Response:

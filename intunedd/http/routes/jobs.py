@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-import time
+from datetime import UTC, datetime
 
 import msgspec
 from quart import Blueprint, Response, request
@@ -14,7 +14,8 @@ from ..handles import Handles
 from ..job_schemas import aggregate_line, decode_job, job_get, job_list_item, job_run_body, spec_of
 from ..responses import json_response
 from ..schemas import query_int, request_bytes
-from ..signing import URL_LIFETIME_S, signed_query
+from ..signing import expiry, signed_url
+from ..wire import JobRunGet, JobRunList, JobRunResults, JobSaved, JobTriggered, Message
 
 JOBS = "/api/v1/workspace/<workspace_id>/projects/<project>/jobs"
 MAX_PAGE = 500
@@ -29,7 +30,7 @@ def jobs_blueprint(h: Handles) -> Blueprint:
         job = decode_job(await request_bytes(), with_id=True)
         assert hasattr(job, "id")
         await h.runner.create_job(project, job.id, spec_of(job))
-        return json_response({"id": job.id, "message": "created"}, 201)
+        return json_response(JobSaved(job.id, "created"), 201)
 
     @bp.get(JOBS)
     async def list_jobs(workspace_id: str, project: str) -> Response:
@@ -47,7 +48,7 @@ def jobs_blueprint(h: Handles) -> Blueprint:
     async def update(workspace_id: str, project: str, job_id: str) -> Response:
         job = decode_job(await request_bytes(), with_id=False)
         await h.runner.update_job(project, job_id, spec_of(job))
-        return json_response({"id": job_id, "message": "updated job successfully"})
+        return json_response(JobSaved(job_id, "updated job successfully"))
 
     @bp.delete(f"{JOBS}/<job_id>")
     async def delete(workspace_id: str, project: str, job_id: str) -> Response:
@@ -57,18 +58,18 @@ def jobs_blueprint(h: Handles) -> Blueprint:
     @bp.post(f"{JOBS}/<job_id>/pause")
     async def pause(workspace_id: str, project: str, job_id: str) -> Response:
         await h.runner.pause_job(project, job_id)
-        return json_response({"message": "Paused"})
+        return json_response(Message("Paused"))
 
     @bp.post(f"{JOBS}/<job_id>/resume")
     async def resume(workspace_id: str, project: str, job_id: str) -> Response:
         await h.runner.resume_job(project, job_id)
-        return json_response({"message": "Resumed"})
+        return json_response(Message("Resumed"))
 
     @bp.post(f"{JOBS}/<job_id>/trigger")
     async def trigger(workspace_id: str, project: str, job_id: str) -> Response:
         job_run: JobRunRecord = await h.runner.trigger_job(project, job_id)
         message = "JobRun started" if job_run.status != "CANCELED" else (job_run.reason or {}).get("message", "")
-        return json_response({"jobRunId": job_run.id, "message": message})
+        return json_response(JobTriggered(job_run.id, message))
 
     async def load_run(project: str, job_id: str, job_run_id: str) -> JobRunRecord:
         job_run = await h.store.read(job_queries.get_job_run, project, job_id, job_run_id)
@@ -86,21 +87,21 @@ def jobs_blueprint(h: Handles) -> Blueprint:
         job_runs, total = await h.store.read(job_queries.list_job_runs, project, job_id, size, number, sort_by)
         counts = await h.store.read(job_queries.job_runs_counts, [jr.id for jr in job_runs])
         bodies = [job_run_body(jr, counts[jr.id], h.workspace_id) for jr in job_runs]
-        return json_response({"jobRuns": bodies, "totalCount": total})
+        return json_response(JobRunList(bodies, total))
 
     @bp.get(f"{JOBS}/<job_id>/runs/<job_run_id>")
     async def get_run(workspace_id: str, project: str, job_id: str, job_run_id: str) -> Response:
         job_run = await load_run(project, job_id, job_run_id)
         counts = await h.store.read(job_queries.job_run_counts, job_run.id)
-        body = {"jobRun": job_run_body(job_run, counts, h.workspace_id)}
+        body = JobRunGet(job_run_body(job_run, counts, h.workspace_id))
         if job_run.end_time is not None and job_run.status != "CANCELED":
             path = f"/api/v1/workspace/{h.workspace_id}/projects/{project}/jobs/{job_id}/runs/{job_run_id}/results"
-            now = time.time()
-            body["results"] = {
-                "signed_url": f"{request.host_url.rstrip('/')}{path}?{signed_query(h.signing_secret, path, now)}",
-                "signed_url_expiration": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(now + URL_LIFETIME_S)),
-                "format": "jsonl",
-            }
+            now = h.clock.now()
+            body.results = JobRunResults(
+                signed_url=signed_url(h.signing_secret, h.settings.server, path, now),
+                signed_url_expiration=datetime.fromtimestamp(expiry(now), UTC).strftime("%Y-%m-%dT%H:%M:%SZ"),
+                format="jsonl",
+            )
         return json_response(body)
 
     @bp.get(f"{JOBS}/<job_id>/runs/<job_run_id>/results")
@@ -115,6 +116,6 @@ def jobs_blueprint(h: Handles) -> Blueprint:
     @bp.post(f"{JOBS}/<job_id>/runs/<job_run_id>/terminate")
     async def terminate(workspace_id: str, project: str, job_id: str, job_run_id: str) -> Response:
         await h.runner.terminate_job_run(project, job_id, job_run_id)
-        return json_response({"message": "JobRun terminated"})
+        return json_response(Message("JobRun terminated"))
 
     return bp

@@ -8,7 +8,7 @@ from ...errors import NotFound
 from ...store import queries
 from ..handles import Handles
 from ..responses import json_response
-from ..schemas import project_item, request_bytes
+from ..schemas import deployed, project_item, request_bytes
 
 WORKSPACE = "/api/v1/workspace/<workspace_id>"
 
@@ -18,9 +18,7 @@ def projects_blueprint(h: Handles) -> Blueprint:
 
     @bp.post(f"{WORKSPACE}/projects/<project>/deploy")
     async def deploy(workspace_id: str, project: str) -> Response:
-        deployed = await h.runner.deploy(project, await request_bytes())
-        body = project_item(deployed)
-        return json_response({"projectName": deployed.name, **body}, 201)
+        return json_response(deployed(await h.deployer.deploy(project, await request_bytes())), 201)
 
     @bp.get(f"{WORKSPACE}/projects")
     async def list_projects(workspace_id: str) -> Response:

@@ -2,15 +2,13 @@
 
 from __future__ import annotations
 
-import time
 from urllib.parse import urlencode
 
-import msgspec
 import trio
 from quart import Blueprint, Response, request
 
 from ...errors import BadRequest, NotFound
-from ...messages import AttemptRecord, RunOptions, RunRecord
+from ...messages import AttemptRecord, RunRecord
 from ...policy.run_filters import FilterError, parse_filter
 from ...store import queries
 from ..handles import Handles
@@ -25,7 +23,8 @@ from ..schemas import (
     run_result,
     sync_run_result,
 )
-from ..signing import signed_query
+from ..signing import public_base_url, signed_url
+from ..wire import RunList, RunStatus
 
 PROJECT = "/api/v1/workspace/<workspace_id>/projects/<project>"
 MAX_PAGE = 500
@@ -34,21 +33,9 @@ MAX_PAGE = 500
 def runs_blueprint(h: Handles) -> Blueprint:
     bp = Blueprint("runs", __name__)
 
-    def options(body: RunStartBody) -> RunOptions:
-        defaults = h.settings.runs
-        attempts = body.retry.maximum_attempts if body.retry else None
-        return RunOptions(
-            max_attempts=attempts if isinstance(attempts, int) else defaults.default_max_attempts,
-            request_timeout_s=body.request_timeout or defaults.default_request_timeout_s,
-            save_trace=body.save_trace is not False,
-            proxy=body.proxy,
-            auth_session=body.auth_session,
-            sink=msgspec.to_builtins(body.sink) if body.sink else None,
-        )
-
     async def submit(project: str) -> RunRecord:
         body = decode_body(await request_bytes(), RunStartBody)
-        return await h.runner.submit(project, body.api, body.parameters, options(body))
+        return await h.runner.submit(project, body.api, body.parameters, body.run_request())
 
     async def load(project: str, run_id: str) -> RunRecord:
         run = await h.store.read(queries.get_run, run_id)
@@ -59,7 +46,7 @@ def runs_blueprint(h: Handles) -> Blueprint:
     @bp.post(f"{PROJECT}/run/start")
     async def start(workspace_id: str, project: str) -> Response:
         run = await submit(project)
-        return json_response({"runId": run.id, "status": "pending"}, 201)
+        return json_response(RunStatus(run.id, "pending"), 201)
 
     @bp.post(f"{PROJECT}/run")
     async def run_sync(workspace_id: str, project: str) -> Response:
@@ -76,7 +63,7 @@ def runs_blueprint(h: Handles) -> Blueprint:
     async def cancel(workspace_id: str, project: str, run_id: str) -> Response:
         await h.runner.cancel(project, run_id)
         run = await load(project, run_id)
-        return json_response({"runId": run.id, "status": run.status})
+        return json_response(RunStatus(run.id, run.status))
 
     @bp.get(f"{PROJECT}/runs")
     async def list_runs(workspace_id: str, project: str) -> Response:
@@ -87,22 +74,23 @@ def runs_blueprint(h: Handles) -> Blueprint:
         except FilterError as e:
             raise BadRequest(str(e), details={"field": "filter"}) from e
         runs, total = await h.store.read(queries.list_runs, project, conditions, limit, offset)
-        return json_response({"items": [run_item(r) for r in runs], "total": total})
+        return json_response(RunList([run_item(r) for r in runs], total))
 
     def links(attempt: AttemptRecord) -> dict[str, str]:
         """Signed, expiring URLs for the attempt's files, and the trace viewer pointed at one."""
-        base = request.host_url.rstrip("/")
         project = (request.view_args or {})["project"]
         kinds = {"log": attempt.log_path, "trace": attempt.trace_path, "video": attempt.video_path}
+        now = h.clock.now()
         found: dict[str, str] = {}
         for kind, path in kinds.items():
             if path is None:
                 continue
             url_path = f"/api/v1/workspace/{h.workspace_id}/projects/{project}/runs/{attempt.run_id}"
             url_path += f"/attempts/{attempt.number}/{kind}"
-            found[f"{kind}Url"] = f"{base}{url_path}?{signed_query(h.signing_secret, url_path, time.time())}"
+            found[f"{kind}Url"] = signed_url(h.signing_secret, h.settings.server, url_path, now)
         if "traceUrl" in found:
-            found["traceViewerUrl"] = f"{base}/trace-viewer/index.html?{urlencode({'trace': found['traceUrl']})}"
+            viewer = f"{public_base_url(h.settings.server)}/trace-viewer/index.html"
+            found["traceViewerUrl"] = f"{viewer}?{urlencode({'trace': found['traceUrl']})}"
         return found
 
     @bp.get(f"{PROJECT}/runs/<run_id>")

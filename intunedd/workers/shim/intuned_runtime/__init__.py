@@ -19,7 +19,7 @@ from contextlib import contextmanager
 from dataclasses import dataclass, field
 from typing import Any, ClassVar, Protocol
 
-from intunedd.workers.protocol import RunContext
+from intunedd.workers.protocol import MAX_NAME_CHARS, RunContext
 
 __all__ = [
     "IntunedContext",
@@ -101,8 +101,9 @@ def extend_payload(*payloads: Mapping[str, Any]) -> None:
     """Queue more job payloads (``{"api": ..., "parameters": ...}``); they are reported with the result."""
     context = IntunedContext.current()
     for payload in payloads:
-        if not isinstance(payload.get("api"), str):
-            raise ValueError(f"payload needs an 'api' string: {payload!r}")
+        api = payload.get("api")
+        if not isinstance(api, str) or not 0 < len(api) <= MAX_NAME_CHARS:
+            raise ValueError(f"payload needs an 'api' string of 1 to {MAX_NAME_CHARS} characters: {payload!r}")
         context.extended_payloads.append({"api": payload["api"], "parameters": payload.get("parameters")})
     extend_timeout()
 
@@ -156,8 +157,10 @@ class _PersistentStore:
 
 
 def _check_key(key: str) -> None:
-    if not key or ":" in key or "#" in key:
-        raise ValueError(f"invalid persistent store key {key!r}: needs 1+ characters and no ':' or '#'")
+    if not 0 < len(key) <= MAX_NAME_CHARS or ":" in key or "#" in key:
+        raise ValueError(
+            f"invalid persistent store key {key[:100]!r}: needs 1 to {MAX_NAME_CHARS} characters and no ':' or '#'"
+        )
 
 
 attempt_store = _AttemptStore()

@@ -1,0 +1,1 @@
+"""Benchmarks and the kill -9 campaign; run from the checkout root as ``python -m bench.<name>``."""

@@ -1,0 +1,138 @@
+"""The deployer actor: turns an uploaded archive into a new project version.
+
+Deploys are serialised here (each takes the next version number) and kept off the runner's
+command loop, so a large archive never holds up submits and cancels. Unpacking and reading
+the project run in a thread; the version and its jobs-as-code commit in one transaction;
+then the runner hears of the version (and of JobRuns whose code job was removed) and the
+scheduler of every job that changed.
+"""
+
+from __future__ import annotations
+
+import logging
+import shutil
+from pathlib import Path
+from typing import Any, NoReturn
+
+import msgspec
+import trio
+
+from .. import projects
+from ..clock import Clock, iso
+from ..config import Settings
+from ..errors import ApiError, BadRequest, disk_full, from_store
+from ..messages import ProjectVersion, Reply, ReplySlot, answer
+from ..store import deploys, queries
+from ..store.errors import StoreError
+from ..workers.sandbox import share_project
+from .job_control import JobChanged, check_apis
+from .runner import RunnerHandle
+from .store import StoreHandle
+
+log = logging.getLogger(__name__)
+INBOX_SIZE = 4  # each command holds a whole archive in memory
+
+
+class _Deploy(msgspec.Struct, frozen=True):
+    name: str
+    archive: bytes
+    reply: ReplySlot
+
+
+class DeployerHandle:
+    def __init__(self, inbox: trio.MemorySendChannel[_Deploy]) -> None:
+        self._inbox = inbox
+
+    async def deploy(self, name: str, archive: bytes) -> ProjectVersion:
+        send, receive = trio.open_memory_channel[Reply[Any]](1)
+        async with receive:
+            await self._inbox.send(_Deploy(name, archive, send))
+            return (await receive.receive()).unwrap()  # type: ignore[no-any-return]
+
+
+class _Deployer:
+    def __init__(
+        self, store: StoreHandle, runner: RunnerHandle, settings: Settings, clock: Clock, job_changed: JobChanged
+    ) -> None:
+        self.store = store
+        self.runner = runner
+        self.settings = settings
+        self.clock = clock
+        self.job_changed = job_changed
+
+    async def deploy(self, name: str, archive: bytes) -> ProjectVersion:
+        try:
+            name = projects.check_name(name)
+        except projects.ProjectError as e:
+            raise BadRequest(str(e), details={"field": "projectName"}) from e
+        version = await self.store.read(queries.next_project_version, name)
+        directory = self.settings.projects_path / name / str(version)
+        try:
+            prepared = await trio.to_thread.run_sync(
+                projects.prepare_project, archive, directory, self.settings.deploy
+            )
+            await trio.to_thread.run_sync(share_project, directory, self.settings.pool.worker_user)
+            for job_id, spec in prepared.code_jobs.items():
+                try:
+                    check_apis(None, name, spec, prepared.apis)
+                except BadRequest as e:
+                    e.details = {**e.details, "file": f"intuned-resources/jobs/{job_id}"}
+                    raise
+        except projects.ProjectError as e:
+            await trio.to_thread.run_sync(_remove, directory)
+            # Unpacking onto a full disk is not the archive's fault: a 503, retried later.
+            raise disk_full(e) or BadRequest(str(e), details={"field": "archive"}) from e
+        except BaseException:
+            with trio.CancelScope(shield=True):
+                await trio.to_thread.run_sync(_remove, directory)
+            raise
+        project = ProjectVersion(
+            name=name,
+            version=version,
+            path=str(directory),
+            apis=prepared.apis,
+            api_access=prepared.settings.api_access.enabled,
+            max_concurrent=prepared.settings.replication.max_concurrent_requests,
+            deployed_at=iso(self.clock.now()),
+            default_sink=prepared.settings.default_sink,
+        )
+        changed, to_terminate = await self.store.write(
+            deploys.record, project, prepared.raw_settings, prepared.code_jobs
+        )
+        await self.runner.project_deployed(project, to_terminate)
+        for job_id in changed:
+            self.job_changed(name, job_id)
+        return project
+
+    async def handle(self, command: _Deploy) -> None:
+        try:
+            answer(command.reply, Reply(value=await self.deploy(command.name, command.archive)))
+        except ApiError as e:
+            answer(command.reply, Reply(error=e))
+        except StoreError as e:
+            answer(command.reply, Reply(error=from_store(e)))
+        except Exception as e:  # noqa: BLE001 - one deploy's failure must not end the actor
+            log.exception("deploy of %r failed", command.name)
+            answer(command.reply, Reply(error=disk_full(e) or ApiError("Internal server error")))
+
+
+def _remove(directory: Path) -> None:
+    shutil.rmtree(directory, ignore_errors=True)
+
+
+async def run_deployer(
+    store: StoreHandle,
+    runner: RunnerHandle,
+    settings: Settings,
+    job_changed: JobChanged,
+    *,
+    clock: Clock,
+    task_status: trio.TaskStatus[DeployerHandle] = trio.TASK_STATUS_IGNORED,
+) -> NoReturn:
+    deployer = _Deployer(store, runner, settings, clock, job_changed)
+    send, receive = trio.open_memory_channel[_Deploy](INBOX_SIZE)
+    async with receive:
+        task_status.started(DeployerHandle(send))
+        async for command in receive:
+            await deployer.handle(command)
+    raise AssertionError("deployer inbox closed")

@@ -1,0 +1,129 @@
+"""The runner with a real store and pool, and scripted fake workers instead of Chromium, under
+trio's autojump clock: what happens to a run, and that no run's failure ends the actor."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from functools import partial
+from pathlib import Path
+
+import trio
+import trio.testing
+
+from intunedd.actors.browser_pool import run_browser_pool
+from intunedd.actors.bus import run_bus
+from intunedd.actors.runner import RunnerHandle, run_runner
+from intunedd.actors.store import StoreHandle, run_store
+from intunedd.config import PoolSettings, RunSettings, Settings
+from intunedd.messages import ProjectVersion, RunOptions, RunRecord, RunRequest
+from intunedd.store import queries
+from intunedd.store.db import open_db
+from intunedd.workers.fake import fake_command
+from intunedd.workers.protocol import WorkerConfig
+
+from ..conftest import TrioClock
+
+CLOCK = TrioClock(datetime(2026, 11, 23, 12, tzinfo=UTC))
+TERMINAL = ("completed", "failed", "canceled")
+
+
+def _project(tmp_path: Path, version: int = 1) -> ProjectVersion:
+    return ProjectVersion(
+        name="p", version=version, path=str(tmp_path / "project"), apis=["echo"], api_access=True, max_concurrent=2,
+        deployed_at="2026-11-23T12:00:00.000Z",
+    )  # fmt: skip
+
+
+@dataclass
+class Parts:
+    store: StoreHandle
+    runner: RunnerHandle
+
+    async def finished(self, run_id: str) -> RunRecord:
+        with trio.fail_after(60):
+            await self.runner.wait(run_id)
+        run = await self.store.read(queries.get_run, run_id)
+        assert run is not None and run.status in TERMINAL
+        return run
+
+
+@asynccontextmanager
+async def _runner(tmp_path: Path, behaviour: str) -> AsyncIterator[Parts]:
+    """A store, a one-worker pool of ``behaviour`` fakes and a runner, with project ``p`` v1 deployed."""
+    settings = Settings(
+        state_dir=str(tmp_path), pool=PoolSettings(size=1, abort_grace_s=0.5), runs=RunSettings(drain_timeout_s=1)
+    )
+    async with trio.open_nursery() as nursery:
+        bus = await nursery.start(partial(run_bus, buffer=100))
+        store = await nursery.start(partial(run_store, open_db(tmp_path / "db.sqlite"), bus.publisher(), clock=CLOCK))
+        await store.write(queries.record_deploy, _project(tmp_path), {})
+        pool = await nursery.start(
+            partial(
+                run_browser_pool,
+                WorkerConfig(fd=-1),
+                {},
+                size=1,
+                recycle_after_attempts=100,
+                recycle_rss_mb=4096,
+                start_timeout_s=10,
+                command=fake_command(behaviour),
+            )
+        )
+        runner, _drain = await nursery.start(partial(run_runner, store, pool, settings, lambda p, j: None, clock=CLOCK))
+        yield Parts(store, runner)
+        nursery.cancel_scope.cancel()
+
+
+async def test_a_run_completes_through_its_worker(autojump_clock: trio.testing.MockClock, tmp_path: Path) -> None:
+    async with _runner(tmp_path, "ok") as parts:
+        run = await parts.runner.submit("p", "echo", {"hello": 1}, RunRequest(max_attempts=1))
+        done = await parts.finished(run.id)
+        assert (done.status, done.result) == ("completed", {"hello": 1})
+        attempts = await parts.store.read(queries.list_attempts, run.id)
+        assert [a.status for a in attempts] == ["completed"]
+
+
+async def test_a_misbehaving_worker_fails_its_run_and_the_runner_goes_on(
+    autojump_clock: trio.testing.MockClock, tmp_path: Path
+) -> None:
+    async with _runner(tmp_path, "garbage") as parts:
+        first = await parts.runner.submit("p", "echo", {}, RunRequest(max_attempts=2))
+        failed = await parts.finished(first.id)
+        assert (failed.status, failed.error["code"]) == ("failed", "script-protocol-error")
+        attempts = await parts.store.read(queries.list_attempts, first.id)
+        assert [a.status for a in attempts] == ["failed", "failed"]  # retried on a fresh worker
+        second = await parts.runner.submit("p", "echo", {}, RunRequest(max_attempts=1))
+        assert (await parts.finished(second.id)).error["code"] == "script-protocol-error"
+        assert parts.runner.statistics().running == 0
+
+
+async def test_a_recovered_run_whose_project_version_is_gone_fails_alone(
+    autojump_clock: trio.testing.MockClock, tmp_path: Path
+) -> None:
+    options = RunOptions(max_attempts=1, request_timeout_s=60, save_trace=False)
+    db = open_db(tmp_path / "db.sqlite")
+    tx = queries.Tx(db, "2026-11-23T11:00:00.000Z")
+    with db.atomic():
+        orphan = queries.insert_run(tx, "orphanAAAAAAAAAAAAAAA", _project(tmp_path, 99), "echo", {}, options)
+    db.conn.close()
+    async with _runner(tmp_path, "ok") as parts:
+        failed = await parts.finished(orphan.id)
+        assert (failed.status, failed.error["code"]) == ("failed", "run-unrunnable")
+        assert "version 99" in failed.error["message"]
+        fine = await parts.runner.submit("p", "echo", {"still": "serving"}, RunRequest(max_attempts=1))
+        assert (await parts.finished(fine.id)).result == {"still": "serving"}
+
+
+async def test_a_worker_that_never_answers_times_the_attempt_out(
+    autojump_clock: trio.testing.MockClock, tmp_path: Path
+) -> None:
+    async with _runner(tmp_path, "hang") as parts:
+        started = trio.current_time()
+        run = await parts.runner.submit("p", "echo", {}, RunRequest(max_attempts=1, request_timeout_s=5))
+        assert (await parts.finished(run.id)).error["code"] == "script-timeout"
+        assert 5 <= trio.current_time() - started < 15  # the timeout, the abort grace, then the kill
+        again = await parts.runner.submit("p", "echo", {}, RunRequest(max_attempts=1, request_timeout_s=5))
+        assert (await parts.finished(again.id)).error["code"] == "script-timeout"  # a fresh worker took it

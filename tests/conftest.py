@@ -1,0 +1,51 @@
+"""What several test modules share: the autojump clock, wall time that follows it, and the
+skip of tests that need Chromium on a machine without one."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+
+import pytest
+import trio
+import trio.testing
+
+from intunedd.workers.browser import BrowserNotFoundError, find_browser
+
+NEEDS_CHROMIUM = ("e2e", "chromium")
+
+
+@pytest.fixture
+def autojump_clock() -> trio.testing.MockClock:
+    # The store (and file deletes) work in threads, which trio counts as idle: a zero
+    # threshold would jump the clock mid-write. 100 ms of real idleness before a jump keeps
+    # virtual time honest, even on a busy machine.
+    return trio.testing.MockClock(autojump_threshold=0.1)
+
+
+@dataclass(frozen=True)
+class TrioClock:
+    """Wall time (the daemon's ``Clock``) that advances with trio's, autojumping, clock."""
+
+    base: datetime
+
+    def now(self) -> datetime:
+        return self.base + timedelta(seconds=trio.current_time())
+
+
+def _chromium_missing() -> str | None:
+    try:
+        find_browser("auto", True)
+    except BrowserNotFoundError as e:
+        return str(e)
+    return None
+
+
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    needing = [item for item in items if any(item.get_closest_marker(m) for m in NEEDS_CHROMIUM)]
+    missing = _chromium_missing() if needing else None
+    if missing is None:
+        return
+    skip = pytest.mark.skip(reason=f"needs Chromium, which this machine lacks: {missing}")
+    for item in needing:
+        item.add_marker(skip)

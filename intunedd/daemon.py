@@ -38,6 +38,7 @@ from .clock import Clock, SystemClock
 from .config import Settings
 from .http.app import create_app
 from .http.handles import Handles
+from .http.records import Records
 from .ids import new_uuid
 from .sinks import destinations
 from .store import queries
@@ -163,7 +164,7 @@ async def run_daemon(
             Handles(
                 settings=settings,
                 workspace_id=workspace_id,
-                store=store,
+                records=Records(store),
                 bus=bus,
                 pool=pool,
                 runner=runner,

@@ -14,9 +14,8 @@ from werkzeug.exceptions import HTTPException, RequestEntityTooLarge
 
 from .. import __version__
 from ..errors import ApiError, BadRequest, Forbidden, NotFound, PayloadTooLarge, Unauthorized, from_store
-from ..store import queries
 from ..store.errors import StoreError
-from ..store.keys import hash_key, key_is_valid
+from ..store.keys import hash_key
 from . import signing
 from .handles import Handles
 from .keys import keys_blueprint
@@ -49,7 +48,7 @@ async def _authenticate(handles: Handles, key: str | None, workspace_id: str | N
         raise Unauthorized("Missing API key: send it in the x-api-key header", details={"field": "x-api-key"})
     digest = hash_key(key)
     if not handles.known_keys.fresh(digest):
-        if not await handles.store.read(key_is_valid, digest):
+        if not await handles.records.key_is_valid(digest):
             raise Unauthorized("Invalid API key", details={"field": "x-api-key"})
         handles.known_keys.remember(digest)
     if workspace_id is not None and workspace_id != handles.workspace_id:
@@ -117,7 +116,7 @@ def create_app(handles: Handles) -> QuartTrio:
                 version=__version__,
                 pool=handles.pool.statistics(),
                 runner=handles.runner.statistics(),
-                store=handles.store.statistics(),
+                store=handles.records.statistics(),
                 sinks=handles.sink_statistics(),
                 disk=handles.retention.disk_usage(),
                 retention=handles.retention.statistics(),
@@ -131,7 +130,7 @@ def create_app(handles: Handles) -> QuartTrio:
     @app.get("/api/v1/workspace/<workspace_id>/quarantine")
     async def quarantined(workspace_id: str) -> Response:
         """Stored records the daemon set aside because it could not process them, with why."""
-        rows = await handles.store.read(queries.list_quarantine)
+        rows = await handles.records.quarantine()
         return json_response(QuarantineList(msgspec.convert(rows, list[QuarantineItem])))
 
     @app.get("/openapi.json")

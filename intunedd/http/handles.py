@@ -1,4 +1,4 @@
-"""What the HTTP layer may reach: the actors' handles, and nothing else."""
+"""What the HTTP layer may reach: the actors' handles and typed reads, never the store itself."""
 
 from __future__ import annotations
 
@@ -11,17 +11,17 @@ from ..actors.deployer import DeployerHandle
 from ..actors.retention import RetentionHandle
 from ..actors.runner import RunnerHandle
 from ..actors.sink_dispatcher import DispatcherStatistics
-from ..actors.store import StoreHandle
 from ..clock import Clock
 from ..config import Settings
 from .key_cache import KeyCache
+from .records import Records
 
 
 @dataclass
 class Handles:
     settings: Settings
     workspace_id: str
-    store: StoreHandle
+    records: Records
     bus: BusHandle
     pool: PoolHandle
     runner: RunnerHandle

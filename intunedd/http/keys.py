@@ -10,7 +10,7 @@ from quart import Blueprint, Response
 
 from ..errors import from_store
 from ..store.errors import StoreError
-from ..store.keys import ApiKey, list_api_keys, revoke_api_key
+from ..store.keys import ApiKey
 from .handles import Handles
 from .responses import json_response
 
@@ -26,13 +26,13 @@ def keys_blueprint(h: Handles) -> Blueprint:
 
     @bp.get(KEYS)
     async def list_keys(workspace_id: str) -> Response:
-        return json_response(KeyList(await h.store.read(list_api_keys)))
+        return json_response(KeyList(await h.records.keys()))
 
     @bp.post(f"{KEYS}/<key_id>/revoke")
     @bp.delete(f"{KEYS}/<key_id>")
     async def revoke(workspace_id: str, key_id: str) -> Response:
         try:
-            return json_response(await h.store.write(revoke_api_key, key_id))
+            return json_response(await h.records.revoke_key(key_id))
         except StoreError as e:
             raise from_store(e) from e
 

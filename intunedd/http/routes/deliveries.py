@@ -5,7 +5,6 @@ from __future__ import annotations
 from quart import Blueprint, Response, request
 
 from ...errors import BadRequest, NotFound
-from ...store import delivery_queries
 from ..handles import Handles
 from ..responses import json_response
 from ..schemas import delivery_body, query_int
@@ -25,20 +24,19 @@ def deliveries_blueprint(h: Handles) -> Blueprint:
             raise BadRequest(f"status must be one of {', '.join(STATUSES)}", details={"field": "status"})
         limit = query_int("limit", 50, 1, 500)
         offset = query_int("offset", 0, 0)
-        found, total = await h.store.read(
-            delivery_queries.list_deliveries, status, request.args.get("run"), limit, offset
+        found, total = await h.records.deliveries(status, request.args.get("run"), limit, offset
         )
         return json_response(DeliveryList([delivery_body(d) for d in found], total))
 
     @bp.get(f"{DELIVERIES}/<delivery_id>")
     async def get(workspace_id: str, delivery_id: str) -> Response:
-        delivery = await h.store.read(delivery_queries.get_delivery, delivery_id)
+        delivery = await h.records.delivery(delivery_id)
         if delivery is None:
             raise NotFound(f"delivery '{delivery_id}' not found", details={"field": "deliveryId"})
         return json_response(delivery_body(delivery))
 
     @bp.post(f"{DELIVERIES}/<delivery_id>/retry")
     async def retry(workspace_id: str, delivery_id: str) -> Response:
-        return json_response(delivery_body(await h.store.write(delivery_queries.retry_delivery, delivery_id)))
+        return json_response(delivery_body(await h.records.retry_delivery(delivery_id)))
 
     return bp

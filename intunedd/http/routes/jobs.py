@@ -9,7 +9,6 @@ from quart import Blueprint, Response, request
 
 from ...errors import NotFound
 from ...job_spec import JobRunRecord
-from ...store import job_queries
 from ..handles import Handles
 from ..job_schemas import aggregate_line, decode_job, job_get, job_list_item, job_run_body, spec_of
 from ..responses import json_response
@@ -34,12 +33,12 @@ def jobs_blueprint(h: Handles) -> Blueprint:
 
     @bp.get(JOBS)
     async def list_jobs(workspace_id: str, project: str) -> Response:
-        jobs = await h.store.read(job_queries.list_jobs, project)
+        jobs = await h.records.jobs(project)
         return json_response([job_list_item(job, h.workspace_id) for job in jobs])
 
     @bp.get(f"{JOBS}/<job_id>")
     async def get(workspace_id: str, project: str, job_id: str) -> Response:
-        job = await h.store.read(job_queries.get_job, project, job_id)
+        job = await h.records.job(project, job_id)
         if job is None:
             raise NotFound(f"job '{job_id}' not found in project '{project}'", details={"field": "jobId"})
         return json_response(job_get(job))
@@ -72,27 +71,27 @@ def jobs_blueprint(h: Handles) -> Blueprint:
         return json_response(JobTriggered(job_run.id, message))
 
     async def load_run(project: str, job_id: str, job_run_id: str) -> JobRunRecord:
-        job_run = await h.store.read(job_queries.get_job_run, project, job_id, job_run_id)
+        job_run = await h.records.job_run(project, job_id, job_run_id)
         if job_run is None:
             raise NotFound(f"JobRun '{job_run_id}' not found for job '{job_id}'", details={"field": "jobRunId"})
         return job_run
 
     @bp.get(f"{JOBS}/<job_id>/runs")
     async def list_runs(workspace_id: str, project: str, job_id: str) -> Response:
-        if await h.store.read(job_queries.get_job, project, job_id) is None:
+        if await h.records.job(project, job_id) is None:
             raise NotFound(f"job '{job_id}' not found in project '{project}'", details={"field": "jobId"})
         size = query_int("pageSize", 20, 1, MAX_PAGE)
         number = query_int("pageNumber", 1, 1)
         sort_by = request.args.get("sortBy", "")
-        job_runs, total = await h.store.read(job_queries.list_job_runs, project, job_id, size, number, sort_by)
-        counts = await h.store.read(job_queries.job_runs_counts, [jr.id for jr in job_runs])
+        job_runs, total = await h.records.job_runs(project, job_id, size, number, sort_by)
+        counts = await h.records.job_runs_counts([jr.id for jr in job_runs])
         bodies = [job_run_body(jr, counts[jr.id], h.workspace_id) for jr in job_runs]
         return json_response(JobRunList(bodies, total))
 
     @bp.get(f"{JOBS}/<job_id>/runs/<job_run_id>")
     async def get_run(workspace_id: str, project: str, job_id: str, job_run_id: str) -> Response:
         job_run = await load_run(project, job_id, job_run_id)
-        counts = await h.store.read(job_queries.job_run_counts, job_run.id)
+        counts = (await h.records.job_runs_counts([job_run.id]))[job_run.id]
         body = JobRunGet(job_run_body(job_run, counts, h.workspace_id))
         if job_run.end_time is not None and job_run.status != "CANCELED":
             path = f"/api/v1/workspace/{h.workspace_id}/projects/{project}/jobs/{job_id}/runs/{job_run_id}/results"
@@ -107,7 +106,7 @@ def jobs_blueprint(h: Handles) -> Blueprint:
     @bp.get(f"{JOBS}/<job_id>/runs/<job_run_id>/results")
     async def results(workspace_id: str, project: str, job_id: str, job_run_id: str) -> Response:
         job_run = await load_run(project, job_id, job_run_id)
-        runs = await h.store.read(job_queries.job_run_results, job_run.id)
+        runs = await h.records.job_run_results(job_run.id)
         lines = b"".join(_encoder.encode(aggregate_line(run, h.workspace_id)) + b"\n" for run in runs)
         response = Response(lines, content_type="application/x-ndjson")
         response.headers["Content-Disposition"] = f'attachment; filename="jobrun_{job_run_id}.jsonl"'

@@ -5,7 +5,6 @@ from __future__ import annotations
 from quart import Blueprint, Response
 
 from ...errors import NotFound
-from ...store import queries
 from ..handles import Handles
 from ..responses import json_response
 from ..schemas import deployed, project_item, request_bytes
@@ -22,11 +21,11 @@ def projects_blueprint(h: Handles) -> Blueprint:
 
     @bp.get(f"{WORKSPACE}/projects")
     async def list_projects(workspace_id: str) -> Response:
-        return json_response([project_item(p) for p in await h.store.read(queries.current_projects)])
+        return json_response([project_item(p) for p in await h.records.projects()])
 
     @bp.get(f"{WORKSPACE}/projects/<project>")
     async def get_project(workspace_id: str, project: str) -> Response:
-        for found in await h.store.read(queries.current_projects):
+        for found in await h.records.projects():
             if found.name == project:
                 return json_response(project_item(found))
         raise NotFound(f"project '{project}' is not deployed", details={"field": "projectName"})

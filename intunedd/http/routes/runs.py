@@ -10,7 +10,6 @@ from quart import Blueprint, Response, request
 from ...errors import BadRequest, NotFound
 from ...messages import AttemptRecord, RunRecord
 from ...policy.run_filters import FilterError, parse_filter
-from ...store import queries
 from ..handles import Handles
 from ..responses import file_response, first_file, json_response
 from ..schemas import (
@@ -38,7 +37,7 @@ def runs_blueprint(h: Handles) -> Blueprint:
         return await h.runner.submit(project, body.api, body.parameters, body.run_request())
 
     async def load(project: str, run_id: str) -> RunRecord:
-        run = await h.store.read(queries.get_run, run_id)
+        run = await h.records.run(run_id)
         if run is None or run.project != project:
             raise NotFound(f"run '{run_id}' not found in project '{project}'", details={"field": "runId"})
         return run
@@ -73,7 +72,7 @@ def runs_blueprint(h: Handles) -> Blueprint:
             conditions = [parse_filter(f) for f in request.args.getlist("filter")]
         except FilterError as e:
             raise BadRequest(str(e), details={"field": "filter"}) from e
-        runs, total = await h.store.read(queries.list_runs, project, conditions, limit, offset)
+        runs, total = await h.records.runs(project, conditions, limit, offset)
         return json_response(RunList([run_item(r) for r in runs], total))
 
     def links(attempt: AttemptRecord) -> dict[str, str]:
@@ -96,11 +95,11 @@ def runs_blueprint(h: Handles) -> Blueprint:
     @bp.get(f"{PROJECT}/runs/<run_id>")
     async def detail(workspace_id: str, project: str, run_id: str) -> Response:
         run = await load(project, run_id)
-        return json_response(run_detail(run, await h.store.read(queries.list_attempts, run_id), links))
+        return json_response(run_detail(run, await h.records.attempts(run_id), links))
 
     async def attempt(project: str, run_id: str, number: int) -> AttemptRecord:
         await load(project, run_id)
-        for found in await h.store.read(queries.list_attempts, run_id):
+        for found in await h.records.attempts(run_id):
             if found.number == number:
                 return found
         raise NotFound(f"run '{run_id}' has no attempt {number}", details={"field": "attempt"})

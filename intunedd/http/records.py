@@ -1,0 +1,88 @@
+"""What the HTTP layer reads, and the two writes it makes itself (a delivery retried by hand,
+a key revoked): typed calls over the store actor, so routes never hold the store handle or
+name a query. Everything else a route changes goes through the runner or the deployer."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from ..actors.store import StoreHandle, StoreStatistics
+from ..job_spec import JobRecord, JobRunRecord
+from ..messages import AttemptRecord, ProjectVersion, RunRecord
+from ..policy.run_filters import Condition
+from ..store import delivery_queries, job_queries, queries
+from ..store.delivery_queries import Delivery
+from ..store.keys import ApiKey, key_is_valid, list_api_keys, revoke_api_key
+
+
+class Records:
+    def __init__(self, store: StoreHandle) -> None:
+        self._store = store
+
+    def statistics(self) -> StoreStatistics:
+        return self._store.statistics()
+
+    # -- projects, runs, attempts -----------------------------------------------------------
+
+    async def projects(self) -> list[ProjectVersion]:
+        return await self._store.read(queries.current_projects)
+
+    async def run(self, run_id: str) -> RunRecord | None:
+        return await self._store.read(queries.get_run, run_id)
+
+    async def runs(
+        self, project: str, conditions: list[Condition], limit: int, offset: int
+    ) -> tuple[list[RunRecord], int]:
+        return await self._store.read(queries.list_runs, project, conditions, limit, offset)
+
+    async def attempts(self, run_id: str) -> list[AttemptRecord]:
+        return await self._store.read(queries.list_attempts, run_id)
+
+    # -- jobs and JobRuns -------------------------------------------------------------------
+
+    async def jobs(self, project: str) -> list[JobRecord]:
+        return await self._store.read(job_queries.list_jobs, project)
+
+    async def job(self, project: str, job_id: str) -> JobRecord | None:
+        return await self._store.read(job_queries.get_job, project, job_id)
+
+    async def job_run(self, project: str, job_id: str, job_run_id: str) -> JobRunRecord | None:
+        return await self._store.read(job_queries.get_job_run, project, job_id, job_run_id)
+
+    async def job_runs(
+        self, project: str, job_id: str, page_size: int, page_number: int, sort_by: str
+    ) -> tuple[list[JobRunRecord], int]:
+        return await self._store.read(job_queries.list_job_runs, project, job_id, page_size, page_number, sort_by)
+
+    async def job_runs_counts(self, job_run_ids: list[str]) -> dict[str, dict[str, int]]:
+        return await self._store.read(job_queries.job_runs_counts, job_run_ids)
+
+    async def job_run_results(self, job_run_id: str) -> list[RunRecord]:
+        return await self._store.read(job_queries.job_run_results, job_run_id)
+
+    # -- deliveries -------------------------------------------------------------------------
+
+    async def deliveries(
+        self, status: str | None, run_id: str | None, limit: int, offset: int
+    ) -> tuple[list[Delivery], int]:
+        return await self._store.read(delivery_queries.list_deliveries, status, run_id, limit, offset)
+
+    async def delivery(self, delivery_id: str) -> Delivery | None:
+        return await self._store.read(delivery_queries.get_delivery, delivery_id)
+
+    async def retry_delivery(self, delivery_id: str) -> Delivery:
+        return await self._store.write(delivery_queries.retry_delivery, delivery_id)
+
+    # -- keys and quarantine ----------------------------------------------------------------
+
+    async def key_is_valid(self, digest: str) -> bool:
+        return await self._store.read(key_is_valid, digest)
+
+    async def keys(self) -> list[ApiKey]:
+        return await self._store.read(list_api_keys)
+
+    async def revoke_key(self, key_id: str) -> ApiKey:
+        return await self._store.write(revoke_api_key, key_id)
+
+    async def quarantine(self) -> list[dict[str, Any]]:
+        return await self._store.read(queries.list_quarantine)

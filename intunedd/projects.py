@@ -63,6 +63,9 @@ class ProjectSettings(msgspec.Struct, frozen=True, rename="camel"):
         return dict(sink) if isinstance(sink, dict) and "type" in sink else None
 
 
+PARTIAL_SUFFIX = ".partial"
+
+
 class PreparedProject(msgspec.Struct, frozen=True):
     apis: list[str]
     settings: ProjectSettings
@@ -77,7 +80,7 @@ def prepare_project(archive: bytes, directory: Path, limits: DeployLimits = DEFA
     once everything in it has been read and checked, and removed on any failure.
     """
     directory.parent.mkdir(parents=True, exist_ok=True)
-    staging = Path(tempfile.mkdtemp(prefix=f".{directory.name}.", suffix=".partial", dir=directory.parent))
+    staging = Path(tempfile.mkdtemp(prefix=f".{directory.name}.", suffix=PARTIAL_SUFFIX, dir=directory.parent))
     try:
         prepared = _read_project(archive, staging, limits)
         if directory.exists():  # left by an earlier deploy of this version that failed after this point
@@ -87,6 +90,14 @@ def prepare_project(archive: bytes, directory: Path, limits: DeployLimits = DEFA
         shutil.rmtree(staging, ignore_errors=True)
         raise
     return prepared
+
+
+def remove_partial_deploys(projects_root: Path) -> list[Path]:
+    """Remove the staging folders of deploys a killed daemon left half-unpacked; returns them."""
+    partial = sorted(projects_root.glob(f"*/.*{PARTIAL_SUFFIX}"))
+    for folder in partial:
+        shutil.rmtree(folder, ignore_errors=True)
+    return partial
 
 
 def _read_project(archive: bytes, folder: Path, limits: DeployLimits) -> PreparedProject:

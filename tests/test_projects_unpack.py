@@ -16,7 +16,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from intunedd.config import DeploySettings
-from intunedd.projects import DEFAULT_LIMITS, PreparedProject, ProjectError, prepare_project
+from intunedd.projects import DEFAULT_LIMITS, PreparedProject, ProjectError, prepare_project, remove_partial_deploys
 from intunedd.unpack import unpack
 
 from .hostile_archives import (
@@ -71,6 +71,16 @@ def test_a_stale_folder_of_the_same_version_is_replaced(tmp_path: Path) -> None:
     (stale / "api" / "old.py").write_bytes(ECHO)
     assert prepare(tmp_path, project()).apis == ["echo"]
     assert not (stale / "api" / "old.py").exists()
+
+
+def test_staging_folders_a_killed_deploy_left_are_removed_and_versions_kept(tmp_path: Path) -> None:
+    root = tmp_path / "projects"
+    prepare(tmp_path, project())
+    left = root / "p" / ".2.x1y2z3.partial"
+    (left / "api").mkdir(parents=True)
+    (left / "api" / "half.py").write_bytes(ECHO)
+    assert remove_partial_deploys(root) == [left]
+    assert [p.name for p in (root / "p").iterdir()] == ["1"]
 
 
 @pytest.mark.parametrize(

@@ -130,6 +130,8 @@ async def run_deployer(
     task_status: trio.TaskStatus[DeployerHandle] = trio.TASK_STATUS_IGNORED,
 ) -> NoReturn:
     deployer = _Deployer(store, runner, settings, clock, job_changed)
+    for folder in await trio.to_thread.run_sync(projects.remove_partial_deploys, settings.projects_path):
+        log.info("removed %s, left by a deploy the daemon did not finish", folder)
     send, receive = trio.open_memory_channel[_Deploy](INBOX_SIZE)
     async with receive:
         task_status.started(DeployerHandle(send))

@@ -12,7 +12,6 @@ the deadline (which ``Extend`` resets), and turn whatever happens into an outcom
 from __future__ import annotations
 
 import os
-import stat
 from pathlib import Path
 from typing import Any, BinaryIO, Literal, Protocol
 
@@ -24,6 +23,7 @@ from ..policy.attempts import error_object
 from . import protocol
 from .limits import LOG_MARKER_RESERVE_BYTES, bound_error, log_truncated_line, result_too_big, truncate_chars
 from .process import Lease, ProtocolViolation, WorkerDied
+from .sandbox import open_worker_file
 
 
 class KeyValue(Protocol):
@@ -85,13 +85,12 @@ def bound_log_file(path: Path, max_bytes: int) -> bool:
     The worker may have replaced the file with anything: only a regular file with no other name is
     cut (never what a symlink or hard link points at), and failing to cut it is not an error."""
     try:
-        fd = os.open(path, os.O_RDWR | os.O_NOFOLLOW | os.O_NONBLOCK)
+        fd = open_worker_file(str(path), writable=True)
     except OSError:
         return False
     with os.fdopen(fd, "r+b") as file:
         try:
-            status = os.fstat(fd)
-            if not stat.S_ISREG(status.st_mode) or status.st_nlink != 1 or status.st_size <= max_bytes:
+            if os.fstat(fd).st_size <= max_bytes:
                 return False
             end = _last_line_end(file, max(0, max_bytes - LOG_MARKER_RESERVE_BYTES))
             file.truncate(end)

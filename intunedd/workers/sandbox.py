@@ -318,11 +318,11 @@ def confine(settings: Settings) -> WorkerUser | None:
     return user
 
 
-def open_worker_file(path: str) -> int:
-    """A read-only descriptor on a file a worker wrote, or OSError. The worker may have replaced it:
-    a symlink (to the database, say) or a FIFO is refused, and so is a hard link, which could name a
-    file the worker itself cannot read."""
-    fd = os.open(path, os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK | os.O_CLOEXEC)
+def open_worker_file(path: str, *, writable: bool = False) -> int:
+    """A descriptor on a file a worker wrote (read-only unless ``writable``), or OSError. The worker
+    may have replaced it: a symlink (to the database, say) or a FIFO is refused, and so is a hard
+    link, which could name a file the worker itself cannot read."""
+    fd = os.open(path, (os.O_RDWR if writable else os.O_RDONLY) | os.O_NOFOLLOW | os.O_NONBLOCK | os.O_CLOEXEC)
     status = os.fstat(fd)
     if not stat.S_ISREG(status.st_mode) or status.st_nlink != 1:
         os.close(fd)

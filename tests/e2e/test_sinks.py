@@ -174,7 +174,10 @@ def test_pending_deliveries_survive_kill9(daemon_factory: DaemonFactory, receive
     receiver.open.set()
     daemon.start()
     delivered = _wait_delivery(daemon, run_id, "delivered")
-    assert delivered["attempts"] >= 3
+    # The second request may have arrived without its attempt being recorded before the kill
+    # (at least once): the first was recorded (the retry waited for it), and one more after.
+    assert delivered["attempts"] >= 2
+    assert len(receiver.at("/toggle")) >= 3
     daemon.stop()
 
 

@@ -23,6 +23,7 @@ from .queries import (
     finish_run,
     get_run,
     insert_run,
+    release,
 )
 
 _decode_spec = msgspec.json.Decoder(JobSpec)
@@ -53,13 +54,6 @@ def get_job(db: sqlite_utils.Database, project: str, job_id: str) -> JobRecord |
     return _job(row) if row else None
 
 
-def _require_job(db: sqlite_utils.Database, project: str, job_id: str) -> JobRecord:
-    job = get_job(db, project, job_id)
-    if job is None:
-        raise RecordMissing(f"job '{job_id}' not found in project '{project}'", details={"field": "jobId"})
-    return job
-
-
 def list_jobs(db: sqlite_utils.Database, project: str) -> list[JobRecord]:
     rows = db.conn.execute(f"SELECT {_JOB_COLUMNS} FROM jobs WHERE project=? ORDER BY created_at", (project,))
     return [_job(row) for row in rows.fetchall()]
@@ -85,9 +79,17 @@ def insert_job(tx: Tx, project: str, job_id: str, spec: JobSpec, source: str) ->
     tx.emit("job.created", project=project, job_id=job_id)
 
 
+def _stored_source(db: sqlite_utils.Database, project: str, job_id: str) -> str:
+    """Who owns the job (API or CODE), read without decoding its spec: a job whose stored spec no
+    longer decodes (quarantined) can still be replaced or deleted."""
+    row = db.conn.execute("SELECT source FROM jobs WHERE project=? AND id=?", (project, job_id)).fetchone()
+    if row is None:
+        raise RecordMissing(f"job '{job_id}' not found in project '{project}'", details={"field": "jobId"})
+    return str(row[0])
+
+
 def update_job(tx: Tx, project: str, job_id: str, spec: JobSpec, *, source: str = "API") -> None:
-    job = _require_job(tx.db, project, job_id)
-    if job.source == "CODE" and source != "CODE":
+    if _stored_source(tx.db, project, job_id) == "CODE" and source != "CODE":
         raise CodeOwned(
             f"job '{job_id}' is defined in the project's code (intuned-resources/jobs): redeploy to change it",
             details={"field": "jobId", "source": "CODE"},
@@ -96,28 +98,28 @@ def update_job(tx: Tx, project: str, job_id: str, spec: JobSpec, *, source: str 
         "UPDATE jobs SET spec=?, source=?, updated_at=? WHERE project=? AND id=?",
         (_dumps(spec), source, tx.now, project, job_id),
     )
+    release(tx, "job", f"{project}/{job_id}")
     tx.emit("job.updated", project=project, job_id=job_id)
 
 
 def delete_job(tx: Tx, project: str, job_id: str, *, source: str = "API") -> JobRunRecord | None:
     """Delete the job; returns its active JobRun, which the caller terminates."""
-    job = _require_job(tx.db, project, job_id)
-    if job.source == "CODE" and source != "CODE":
+    if _stored_source(tx.db, project, job_id) == "CODE" and source != "CODE":
         raise CodeOwned(
             f"job '{job_id}' is defined in the project's code (intuned-resources/jobs): remove its file and redeploy",
             details={"field": "jobId", "source": "CODE"},
         )
     active = active_job_run(tx.db, project, job_id)
     tx.execute("DELETE FROM jobs WHERE project=? AND id=?", (project, job_id))
+    release(tx, "job", f"{project}/{job_id}")
     tx.emit("job.deleted", project=project, job_id=job_id)
     return active
 
 
-def set_job_state(tx: Tx, project: str, job_id: str, state: str) -> JobRecord:
-    _require_job(tx.db, project, job_id)
+def set_job_state(tx: Tx, project: str, job_id: str, state: str) -> None:
+    _stored_source(tx.db, project, job_id)
     tx.execute("UPDATE jobs SET state=?, updated_at=? WHERE project=? AND id=?", (state, tx.now, project, job_id))
     tx.emit(f"job.{'paused' if state == 'PAUSED' else 'resumed'}", project=project, job_id=job_id)
-    return _require_job(tx.db, project, job_id)
 
 
 def record_schedule(

@@ -431,6 +431,11 @@ def quarantine(tx: Tx, kind: str, record_id: str, reason: str) -> None:
     tx.emit("record.quarantined", kind=kind, record_id=record_id, reason=reason[:QUARANTINE_REASON_CHARS])
 
 
+def release(tx: Tx, kind: str, record_id: str) -> None:
+    """The record was replaced or removed: it is no longer set aside."""
+    tx.execute("DELETE FROM quarantine WHERE kind=? AND record_id=?", (kind, record_id))
+
+
 def list_quarantine(db: sqlite_utils.Database) -> list[dict[str, str]]:
     rows = db.conn.execute("SELECT kind, record_id, reason, created_at FROM quarantine ORDER BY created_at").fetchall()
     return [{"kind": k, "recordId": r, "reason": why, "createdAt": at} for k, r, why, at in rows]

@@ -124,6 +124,7 @@ def remove_expired(tx: Tx, now: datetime, limits: Limits, roots: Roots) -> Remov
     conn.executemany("DELETE FROM attempts WHERE run_id=?", run_ids)
     conn.executemany("DELETE FROM deliveries WHERE run_id=?", run_ids)
     conn.executemany("DELETE FROM runs WHERE id=?", run_ids)
+    conn.executemany("DELETE FROM quarantine WHERE kind='run' AND record_id=?", run_ids)
     conn.executemany("DELETE FROM job_runs WHERE id=?", [(i,) for i in chosen.job_runs])
     conn.executemany(
         "UPDATE attempts SET log_path=NULL, trace_path=NULL, video_path=NULL WHERE run_id=?",

@@ -200,12 +200,17 @@ async def test_a_stored_job_that_no_longer_decodes_is_quarantined(
         with sqlite3.connect(tmp_path / "s.db") as db:
             db.execute("""UPDATE jobs SET spec='{"schedule": {}, "payload": 7}' WHERE id='broken'""")
         triggers = Triggers()
-        await _scheduler(nursery, store, triggers)
+        changes = await _scheduler(nursery, store, triggers)
         await trio.sleep(2.2)
         assert len(triggers.slots("tick")) == 2 and triggers.slots("broken") == []
         (entry,) = await store.read(queries.list_quarantine)
         assert (entry["kind"], entry["recordId"]) == ("job", "p/broken")
         assert "cannot decode" in entry["reason"]
+        # The operator replaces it (it cannot be read, but it can be rewritten): set free, scheduled.
+        await store.write(job_queries.update_job, "p", "broken", _spec({"intervals": [{"every": "1s"}]}))
+        changes.notify("p", "broken")
+        await trio.sleep(2)
+        assert triggers.slots("broken") and await store.read(queries.list_quarantine) == []
         nursery.cancel_scope.cancel()
 
 

@@ -4,6 +4,7 @@ name a query. Everything else a route changes goes through the runner or the dep
 
 from __future__ import annotations
 
+from collections.abc import AsyncIterator
 from typing import Any
 
 from ..actors.store import StoreHandle, StoreStatistics
@@ -13,6 +14,8 @@ from ..policy.run_filters import Condition
 from ..store import delivery_queries, job_queries, queries
 from ..store.delivery_queries import Delivery
 from ..store.keys import ApiKey, key_is_valid, list_api_keys, revoke_api_key
+
+RESULTS_PAGE = 50
 
 
 class Records:
@@ -57,8 +60,13 @@ class Records:
     async def job_runs_counts(self, job_run_ids: list[str]) -> dict[str, dict[str, int]]:
         return await self._store.read(job_queries.job_runs_counts, job_run_ids)
 
-    async def job_run_results(self, job_run_id: str) -> list[RunRecord]:
-        return await self._store.read(job_queries.job_run_results, job_run_id)
+    async def job_run_results(self, job_run_id: str) -> AsyncIterator[RunRecord]:
+        """Every run of the JobRun in acceptance order, read a page at a time."""
+        after = 0
+        while page := await self._store.read(job_queries.job_run_results, job_run_id, after, RESULTS_PAGE):
+            for run in page:
+                yield run
+            after = page[-1].seq
 
     # -- deliveries -------------------------------------------------------------------------
 

@@ -228,8 +228,13 @@ def job_run_counts(db: sqlite_utils.Database, job_run_id: str) -> dict[str, int]
     return job_runs_counts(db, [job_run_id])[job_run_id]
 
 
-def job_run_results(db: sqlite_utils.Database, job_run_id: str) -> list[RunRecord]:
-    rows = db.conn.execute(f"SELECT {_RUN_COLUMNS} FROM runs WHERE job_run_id=? ORDER BY seq", (job_run_id,))
+def job_run_results(db: sqlite_utils.Database, job_run_id: str, after_seq: int, limit: int) -> list[RunRecord]:
+    """A page of a JobRun's runs in acceptance order, after ``after_seq``: results are read a page
+    at a time, since each may be as large as ``runs.max_result_bytes``."""
+    rows = db.conn.execute(
+        f"SELECT {_RUN_COLUMNS} FROM runs WHERE job_run_id=? AND seq>? ORDER BY seq LIMIT ?",
+        (job_run_id, after_seq, limit),
+    )
     return [_run(row) for row in rows.fetchall()]
 
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import AsyncIterator
 from datetime import UTC, datetime
 
 import msgspec
@@ -106,9 +107,12 @@ def jobs_blueprint(h: Handles) -> Blueprint:
     @bp.get(f"{JOBS}/<job_id>/runs/<job_run_id>/results")
     async def results(workspace_id: str, project: str, job_id: str, job_run_id: str) -> Response:
         job_run = await load_run(project, job_id, job_run_id)
-        runs = await h.records.job_run_results(job_run.id)
-        lines = b"".join(_encoder.encode(aggregate_line(run, h.workspace_id)) + b"\n" for run in runs)
-        response = Response(lines, content_type="application/x-ndjson")
+
+        async def lines() -> AsyncIterator[bytes]:
+            async for run in h.records.job_run_results(job_run.id):
+                yield _encoder.encode(aggregate_line(run, h.workspace_id)) + b"\n"
+
+        response = Response(lines(), content_type="application/x-ndjson")
         response.headers["Content-Disposition"] = f'attachment; filename="jobrun_{job_run_id}.jsonl"'
         return response
 

@@ -173,6 +173,7 @@ class _Runner:
         self.jobs = JobControl(store, self.lanes, self, self.defaults, job_changed)
         self.active: dict[str, _Active] = {}
         self.waiters: dict[str, list[trio.MemorySendChannel[Reply[Any]]]] = {}
+        self.held: set[str] = set()  # unfinished runs waiting for the store to take writes again
         self.draining = False
         self.idle = trio.Event()
         self.nursery: trio.Nursery | None = None
@@ -205,11 +206,12 @@ class _Runner:
                 active.requeue_reason = requeue or active.requeue_reason
                 active.scope.cancel()
 
-    def _finished(self, run: RunRecord) -> None:
+    def _finished(self, run: RunRecord, *, ended: bool = True) -> None:
+        """The run's task is over; unless ``ended`` is False (it will start again), so is the run."""
         self.active.pop(run.id, None)
         self.lanes.finished(run)
-        for waiter in self.waiters.pop(run.id, []):
-            answer(waiter, Reply(value=None))
+        if ended:
+            self._answer_waiters(run.id)
         self.admit()
         if not self.active:
             self.idle.set()
@@ -241,11 +243,12 @@ class _Runner:
                 with trio.CancelScope(shield=True):
                     requeued = await self._record_cancel(active)
         finally:
-            self._finished(run)
+            self._finished(run, ended=not retry_later)
         if requeued is not None:
             self.lanes.enqueue(requeued)
             self.admit()
         elif retry_later and self.nursery is not None:
+            self.held.add(run.id)
             self.nursery.start_soon(self._enqueue_later, run, active.attempt)
 
     async def _fail(self, active: _Active, error: Exception) -> bool:
@@ -273,7 +276,9 @@ class _Runner:
         return True
 
     async def _enqueue_later(self, run: RunRecord, attempt: int | None) -> None:
-        """Start a run again once the store takes writes; its unrecorded attempt is interrupted."""
+        """Start a run again once the store takes writes; its unrecorded attempt is interrupted.
+        A drain leaves it unfinished in the database, for the next start."""
+        found: RunRecord | None = None
         while not self.draining:
             await trio.sleep(RETRY_AFTER_STORE_FAILURE_S)
             try:
@@ -281,13 +286,15 @@ class _Runner:
                     await self.store.write(run_transactions.interrupt_attempt, run, attempt)
                     attempt = None
                 found = await self.store.read(queries.get_run, run.id)
+                break
             except Exception as e:  # noqa: BLE001 - not yet: try again later, never end the actor
                 log.warning("run %s still waits for the store: %s", run.id, e)
-                continue
-            if found is not None and found.status in ("pending", "started") and not self.draining:
-                self.lanes.enqueue(found)
-                self.admit()
-            return
+        self.held.discard(run.id)
+        if found is not None and found.status in ("pending", "started") and not self.draining:
+            self.lanes.enqueue(found)
+            self.admit()
+        else:
+            self._answer_waiters(run.id)  # canceled meanwhile, or the daemon is stopping
 
     async def _attempts(self, active: _Active) -> None:
         run = active.run
@@ -458,20 +465,26 @@ class _Runner:
             active.cancel_reason = CANCELED_BY_USER
             active.scope.cancel()
             return
-        if self.lanes.is_waiting(run.id):
+        waiting = self.lanes.is_waiting(run.id)
+        if waiting or run.id in self.held:
             self.lanes.remove({run.id})
             try:
                 await self.store.write(run_transactions.cancel_run, run, None, CANCELED_BY_USER)
             except Exception as e:  # noqa: BLE001 - e.g. the disk is full: the run waits again
-                self.lanes.enqueue(run)
+                if waiting:
+                    self.lanes.enqueue(run)
                 answer(command.reply, Reply(error=e if isinstance(e, ApiError) else ApiError("Internal server error")))
                 return
         answer(command.reply, Reply(value=None))
-        for waiter in self.waiters.pop(run.id, []):
+        self._answer_waiters(run.id)
+
+    def _answer_waiters(self, run_id: str) -> None:
+        for waiter in self.waiters.pop(run_id, []):
             answer(waiter, Reply(value=None))
 
     def wait(self, command: WaitRun) -> None:
-        if command.run_id in self.active or self.lanes.is_waiting(command.run_id):
+        unfinished = command.run_id in self.active or command.run_id in self.held
+        if unfinished or self.lanes.is_waiting(command.run_id):
             self.waiters.setdefault(command.run_id, []).append(command.reply)
         else:
             answer(command.reply, Reply(value=None))

@@ -10,6 +10,7 @@ from datetime import UTC, datetime
 from functools import partial
 from pathlib import Path
 
+import sqlite_utils
 import trio
 import trio.testing
 
@@ -127,3 +128,26 @@ async def test_a_worker_that_never_answers_times_the_attempt_out(
         assert 5 <= trio.current_time() - started < 15  # the timeout, the abort grace, then the kill
         again = await parts.runner.submit("p", "echo", {}, RunRequest(max_attempts=1, request_timeout_s=5))
         assert (await parts.finished(again.id)).error["code"] == "script-timeout"  # a fresh worker took it
+
+
+def _cap_pages(db: sqlite_utils.Database, extra: int) -> None:
+    """SQLite answers SQLITE_FULL past this many more pages, exactly as on a full disk."""
+    pages = db.conn.execute("PRAGMA page_count").fetchone()[0]
+    db.conn.execute(f"PRAGMA max_page_count={pages + extra}")
+
+
+async def test_a_run_whose_end_the_full_disk_refused_runs_again_once_space_returns(
+    autojump_clock: trio.testing.MockClock, tmp_path: Path
+) -> None:
+    async with _runner(tmp_path, "big-result") as parts:
+        run = await parts.runner.submit("p", "echo", {"size": 300_000}, RunRequest(max_attempts=1))
+        await parts.store.read(_cap_pages, 2)  # the 300 KB result cannot be recorded
+        await trio.sleep(20)
+        waiting = await parts.store.read(queries.get_run, run.id)
+        assert waiting is not None and waiting.status in ("pending", "started")  # neither lost nor failed
+        await parts.store.read(_cap_pages, 100_000)
+        done = await parts.finished(run.id)
+        assert done.status == "completed" and len(done.result) == 300_000 - 2
+        attempts = await parts.store.read(queries.list_attempts, run.id)
+        assert [a.status for a in attempts][-1] == "completed"
+        assert "interrupted" in [a.status for a in attempts]

@@ -14,11 +14,12 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
 
+import httpx
 import pytest
 
 from intunedd.harness import INTUNEDD, DaemonProcess, project_archive
 
-__all__ = ["Daemon", "DaemonFactory", "Receiver", "free_port", "project_archive"]
+__all__ = ["Daemon", "DaemonFactory", "api_error", "Receiver", "free_port", "project_archive"]
 
 
 class _Pages(BaseHTTPRequestHandler):
@@ -64,6 +65,14 @@ class Daemon(DaemonProcess):
 
 
 DaemonFactory = Callable[..., Daemon]
+
+
+def api_error(response: httpx.Response, status: int) -> dict[str, Any]:
+    """The canonical error body of ``response``, which must have ``status``."""
+    assert response.status_code == status, response.text
+    body = dict(response.json())
+    assert set(body) >= {"code", "category", "message", "retirable", "correlationId"}
+    return body
 
 
 @pytest.fixture(scope="session")

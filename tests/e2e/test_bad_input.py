@@ -2,12 +2,10 @@
 
 from __future__ import annotations
 
-from typing import Any
-
 import httpx
 import pytest
 
-from .conftest import Daemon
+from .conftest import Daemon, api_error
 
 pytestmark = pytest.mark.e2e
 
@@ -19,12 +17,6 @@ def project(daemon: Daemon) -> str:
     daemon.deploy("bad-input", ECHO)
     return "bad-input"
 
-
-def _error(response: httpx.Response, status: int) -> dict[str, Any]:
-    assert response.status_code == status, response.text
-    body = dict(response.json())
-    assert set(body) >= {"code", "category", "message", "retirable", "correlationId"}
-    return body
 
 
 @pytest.mark.parametrize(
@@ -46,7 +38,7 @@ def _error(response: httpx.Response, status: int) -> dict[str, Any]:
 def test_bad_run_start_body(daemon: Daemon, project: str, payload: bytes, field: str | None) -> None:
     with daemon.client() as c:
         response = c.post(daemon.path(project, "/run/start"), content=payload)
-    body = _error(response, 400)
+    body = api_error(response, 400)
     assert body["code"] == "bad-request"
     assert body["category"] == "user"
     if field is not None:
@@ -55,34 +47,34 @@ def test_bad_run_start_body(daemon: Daemon, project: str, payload: bytes, field:
 
 def test_missing_and_wrong_key(daemon: Daemon, project: str) -> None:
     path = daemon.path(project, "/run/start")
-    assert _error(httpx.post(daemon.url + path, json={}), 401)["details"]["field"] == "x-api-key"
+    assert api_error(httpx.post(daemon.url + path, json={}), 401)["details"]["field"] == "x-api-key"
     wrong = httpx.post(daemon.url + path, json={}, headers={"x-api-key": "ind_wrong"})
-    assert _error(wrong, 401)["code"] == "unauthorized"
+    assert api_error(wrong, 401)["code"] == "unauthorized"
 
 
 def test_wrong_workspace(daemon: Daemon, project: str) -> None:
     with daemon.client() as c:
         response = c.post(f"/api/v1/workspace/not-mine/projects/{project}/run/start", json={})
-    assert _error(response, 403)["details"]["field"] == "workspaceId"
+    assert api_error(response, 403)["details"]["field"] == "workspaceId"
 
 
 def test_unknown_project_and_run(daemon: Daemon, project: str) -> None:
     with daemon.client() as c:
-        assert _error(c.post(daemon.path("nope", "/run/start"), json={"api": "x", "parameters": {}}), 404)
-        assert _error(c.get(daemon.path(project, "/run/AAAAAAAAAAAAAAAAAAAAA/result")), 404)
-        assert _error(c.get("/api/v1/nothing-here"), 404)
+        assert api_error(c.post(daemon.path("nope", "/run/start"), json={"api": "x", "parameters": {}}), 404)
+        assert api_error(c.get(daemon.path(project, "/run/AAAAAAAAAAAAAAAAAAAAA/result")), 404)
+        assert api_error(c.get("/api/v1/nothing-here"), 404)
 
 
 def test_huge_body_is_refused(daemon: Daemon, project: str) -> None:
     huge = b'{"api": "echo", "parameters": {"x": "' + b"a" * (51 * 1024 * 1024) + b'"}}'
     with daemon.client() as c:
-        assert _error(c.post(daemon.path(project, "/run/start"), content=huge), 413)["details"]["field"] == "body"
+        assert api_error(c.post(daemon.path(project, "/run/start"), content=huge), 413)["details"]["field"] == "body"
 
 
 def test_bad_deploy_archive(daemon: Daemon) -> None:
     with daemon.client() as c:
         response = c.post(daemon.path("broken", "/deploy"), content=b"not a tarball")
-    assert _error(response, 400)["details"]["field"] == "archive"
+    assert api_error(response, 400)["details"]["field"] == "archive"
 
 
 def test_accepted_runs_survive_bad_input(daemon: Daemon, project: str) -> None:

@@ -18,7 +18,7 @@ from trio_websocket import open_websocket_url
 from wsproto import ConnectionType, WSConnection
 from wsproto.events import AcceptConnection, CloseConnection, RejectConnection, RejectData, Request, TextMessage
 
-from .conftest import Daemon, DaemonFactory
+from .conftest import Daemon, DaemonFactory, api_error
 
 pytestmark = pytest.mark.e2e
 
@@ -38,12 +38,6 @@ def project(daemon: Daemon) -> str:
     return "hardening"
 
 
-def _error(response: httpx.Response, status: int) -> dict[str, Any]:
-    assert response.status_code == status, response.text
-    body = dict(response.json())
-    assert set(body) >= {"code", "category", "message", "retirable", "correlationId"}
-    return body
-
 
 def _finished_run(daemon: Daemon, project: str) -> tuple[str, dict[str, Any]]:
     run_id = daemon.start_run(project, {"api": "echo", "parameters": {"x": 1}, "retry": {"maximumAttempts": 1}})
@@ -55,7 +49,7 @@ def test_non_ascii_signature_is_refused(daemon: Daemon, project: str) -> None:
     run_id, _ = _finished_run(daemon, project)
     path = daemon.path(project, f"/runs/{run_id}/attempts/1/log")
     response = httpx.get(f"{daemon.url}{path}", params={"expires": "9999999999", "signature": "é" * 64})
-    assert _error(response, 403)["details"]["field"] == "signature"
+    assert api_error(response, 403)["details"]["field"] == "signature"
 
 
 @pytest.mark.parametrize(
@@ -71,7 +65,7 @@ def test_non_ascii_signature_is_refused(daemon: Daemon, project: str) -> None:
 def test_filters_out_of_range_are_refused(daemon: Daemon, project: str, text: str) -> None:
     with daemon.client() as c:
         response = c.get(daemon.path(project, "/runs"), params={"filter": text})
-    assert _error(response, 400)["details"]["field"] == "filter"
+    assert api_error(response, 400)["details"]["field"] == "filter"
 
 
 def test_filters_at_the_calendar_ends_sort_as_dates(daemon: Daemon, project: str) -> None:
@@ -87,7 +81,7 @@ def test_filters_at_the_calendar_ends_sort_as_dates(daemon: Daemon, project: str
 def test_run_list_integers_beyond_64_bits(daemon: Daemon, project: str, name: str) -> None:
     with daemon.client() as c:
         response = c.get(daemon.path(project, "/runs"), params={name: HUGE})
-    assert _error(response, 400)["details"]["field"] == name
+    assert api_error(response, 400)["details"]["field"] == name
 
 
 def test_job_run_page_number_beyond_64_bits(daemon: Daemon, project: str) -> None:
@@ -95,20 +89,20 @@ def test_job_run_page_number_beyond_64_bits(daemon: Daemon, project: str) -> Non
     with daemon.client() as c:
         assert c.post(daemon.path(project, "/jobs"), json=job).status_code == 201
         response = c.get(daemon.path(project, "/jobs/hardening-job/runs"), params={"pageNumber": HUGE})
-    assert _error(response, 400)["details"]["field"] == "pageNumber"
+    assert api_error(response, 400)["details"]["field"] == "pageNumber"
 
 
 def test_delivery_offset_beyond_64_bits(daemon: Daemon) -> None:
     with daemon.client() as c:
         response = c.get(f"/api/v1/workspace/{daemon.workspace}/deliveries", params={"offset": HUGE})
-    assert _error(response, 400)["details"]["field"] == "offset"
+    assert api_error(response, 400)["details"]["field"] == "offset"
 
 
 @pytest.mark.parametrize("path", ["/run/start", "/run", "/jobs"])
 def test_deeply_nested_json_is_refused(daemon: Daemon, project: str, path: str) -> None:
     with daemon.client() as c:
         response = c.post(daemon.path(project, path), content=DEEP)
-    body = _error(response, 400)
+    body = api_error(response, 400)
     assert body["details"]["field"] == "body"
     assert "64" in body["message"]
 
@@ -208,7 +202,7 @@ def test_revoke_unknown_key_is_404(daemon: Daemon) -> None:
     response = httpx.post(
         f"{daemon.url}/api/v1/workspace/{daemon.workspace}/keys/nope/revoke", headers={"x-api-key": daemon.key}
     )
-    assert _error(response, 404)["details"]["field"] == "keyId"
+    assert api_error(response, 404)["details"]["field"] == "keyId"
 
 
 def test_keys_revoked_from_the_cli_stop_working_within_a_second(daemon: Daemon) -> None:

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import dataclasses
 import re
 from typing import Any
 
@@ -10,29 +9,14 @@ import msgspec
 from openapi_spec_validator import validate
 
 from intunedd import __version__
-from intunedd.config import Settings
-from intunedd.http.app import create_app
-from intunedd.http.handles import Handles
 from intunedd.http.openapi import OPERATIONS, document
 
 _CONVERTER = re.compile(r"<(?:[^:<>]+:)?([^<>]+)>")
 
 
-def _app_without_actors() -> Any:
-    """The app as routed; no request is served, so the actors' handles are never reached."""
-    required = [
-        f.name
-        for f in dataclasses.fields(Handles)
-        if f.default is dataclasses.MISSING and f.default_factory is dataclasses.MISSING
-    ]
-    values: dict[str, Any] = dict.fromkeys(required)
-    values["settings"] = Settings()
-    return create_app(Handles(**values))
-
-
-def _served() -> set[tuple[str, str]]:
+def _served(app: Any) -> set[tuple[str, str]]:
     routes = set()
-    for rule in _app_without_actors().url_map.iter_rules():
+    for rule in app.url_map.iter_rules():
         if rule.websocket:
             continue
         for method in rule.methods - {"HEAD", "OPTIONS"}:
@@ -46,9 +30,9 @@ def test_document_is_valid_openapi_31() -> None:
     validate(spec)
 
 
-def test_document_names_every_route_and_no_other() -> None:
+def test_document_names_every_route_and_no_other(routed_app: Any) -> None:
     documented = {(method, path) for path, item in document(__version__)["paths"].items() for method in item}
-    served = _served()
+    served = _served(routed_app)
     assert served - documented == set(), "routes missing from the document"
     assert documented - served == set(), "documented operations no route serves"
 

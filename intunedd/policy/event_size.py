@@ -13,6 +13,7 @@ from typing import Any
 import msgspec
 
 from ..messages import Event
+from ..workers.limits import truncate_chars
 
 STRING_KEEP = 1024
 LIST_KEEP = 50
@@ -48,8 +49,8 @@ def _marker(value: Any) -> str:
 
 
 def _clip(value: Any, depth: int) -> Any:
-    if isinstance(value, str) and len(value) > STRING_KEEP:
-        return value[:STRING_KEEP] + f"… [truncated: {len(value) - STRING_KEEP} more characters]"
+    if isinstance(value, str):
+        return truncate_chars(value, STRING_KEEP)
     if not isinstance(value, dict | list):
         return value
     if depth >= DEPTH_KEEP:

@@ -218,8 +218,11 @@ def _readable_tree(root: Path, gid: int) -> None:
 def share_project(directory: Path, worker_user: str) -> None:
     """Let the worker read a deployed project version (and reach it, without listing its siblings)."""
     user = resolve(worker_user)
-    if user is None:
-        return
+    if user is not None:
+        _share(directory, user)
+
+
+def _share(directory: Path, user: WorkerUser) -> None:
     _set(directory.parent, user.gid, TRAVERSE_DIR_MODE)
     _readable_tree(directory, user.gid)
 
@@ -249,10 +252,9 @@ def _lay_out(settings: Settings, user: WorkerUser) -> None:
     _shared_dir(settings.projects_path, user.gid, TRAVERSE_DIR_MODE)
     for project in settings.projects_path.iterdir():
         if project.is_dir() and not project.is_symlink():
-            _set(project, user.gid, TRAVERSE_DIR_MODE)
             for version in project.iterdir():
                 if version.is_dir() and not version.is_symlink():
-                    _readable_tree(version, user.gid)
+                    _share(version, user)
 
 
 # Run as the worker, isolated from the environment (-I): prints what the sandbox fails to hold.

@@ -5,7 +5,7 @@ Each subscriber has its own bounded channel, bounded twice: in events
 huge events cannot pile up where a thousand small ones may. A subscriber that goes over
 either is disconnected rather than allowed to slow the daemon down or fill its memory: its
 channel is closed, and a websocket client sees the stream end and can reconnect. An event
-is sized once, when published, after it is capped at ``events.max_event_bytes``.
+is capped at ``events.max_event_bytes`` and sized once, when the first subscriber wants it.
 """
 
 from __future__ import annotations
@@ -75,10 +75,11 @@ async def run_bus(
                 continue
             assert isinstance(command, Publish)
             published += len(command.events)
-            events = [capped(event, max_event_bytes) for event in command.events]
+            # Capped and sized on first use: an event no subscriber wants is never encoded.
+            sized: dict[int, tuple[Event, int]] = {}
             alive: list[_Subscriber] = []
             for sub in subscribers:
-                if _deliver(sub, events, buffer_bytes):
+                if _deliver(sub, command.events, sized, max_event_bytes, buffer_bytes):
                     alive.append(sub)
                 else:
                     dropped += 1
@@ -86,12 +87,21 @@ async def run_bus(
     raise AssertionError(f"bus inbox closed after {published} events, {dropped} slow subscribers dropped")
 
 
-def _deliver(sub: _Subscriber, events: list[tuple[Event, int]], max_unread_bytes: int) -> bool:
+def _deliver(
+    sub: _Subscriber,
+    events: list[Event],
+    sized: dict[int, tuple[Event, int]],
+    max_event_bytes: int,
+    max_unread_bytes: int,
+) -> bool:
     sub.forget_read()
     try:
-        for event, size in events:
-            if not sub.filter.matches(event):
+        for index, original in enumerate(events):
+            if not sub.filter.matches(original):
                 continue
+            if index not in sized:
+                sized[index] = capped(original, max_event_bytes)
+            event, size = sized[index]
             # A subscriber that has read everything takes any one event, however big.
             if sub.unread_bytes and sub.unread_bytes + size > max_unread_bytes:
                 raise trio.WouldBlock

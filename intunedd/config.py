@@ -45,6 +45,7 @@ class PoolSettings(_Section, frozen=True):
     abort_grace_s: float = 3.0
     start_timeout_s: float = 30.0
     worker_user: str = ""
+    idle_worker_retire_s: Annotated[float, msgspec.Meta(ge=0)] = 300.0
 
 
 class RunSettings(_Section, frozen=True):
@@ -104,6 +105,22 @@ class RetentionSettings(_Section, frozen=True):
     disk_usage_interval_s: Annotated[float, msgspec.Meta(gt=0)] = 60.0
 
 
+class EnvironmentSettings(_Section, frozen=True):
+    """Per-project Python environments, built with uv at deploy (see intunedd/environments)."""
+
+    enabled: bool = True
+    intuned_runtime: bool = True
+    interpreters: list[str] = []
+    index_url: str = ""
+    extra_index_urls: list[str] = []
+    find_links: list[str] = []
+    allow_source_builds: bool = False
+    build_timeout_s: Annotated[float, msgspec.Meta(gt=0)] = 900.0
+    max_environment_mb: Annotated[int, msgspec.Meta(ge=1)] = 4096
+    keep_unused_s: Annotated[float, msgspec.Meta(ge=0)] = 86400.0
+    uv_cache_dir: str = ""
+
+
 class Settings(_Section, frozen=True):
     state_dir: str = ""
     workspace_id: str = ""
@@ -116,6 +133,7 @@ class Settings(_Section, frozen=True):
     sinks: SinkSettings = SinkSettings()
     deploy: DeploySettings = DeploySettings()
     retention: RetentionSettings = RetentionSettings()
+    environments: EnvironmentSettings = EnvironmentSettings()
 
     @property
     def state_path(self) -> Path:
@@ -132,6 +150,10 @@ class Settings(_Section, frozen=True):
     @property
     def artifacts_path(self) -> Path:
         return self.state_path / "artifacts"
+
+    @property
+    def environments_path(self) -> Path:
+        return self.state_path / "environments"
 
 
 class ConfigError(Exception):

@@ -36,16 +36,18 @@ from .actors.sink_dispatcher import HttpClientFactory, run_sink_dispatcher
 from .actors.store import run_store
 from .clock import Clock, SystemClock
 from .config import Settings
+from .functions_token import Backend
 from .http.app import create_app
 from .http.handles import Handles
 from .http.records import Records
+from .http.signing import public_base_url
 from .ids import new_uuid
 from .sinks import destinations
 from .store import queries
 from .store.db import open_db
 from .workers import sandbox
-from .workers.browser import find_browser, prepare_ffmpeg
-from .workers.protocol import WorkerConfig
+from .workers.browser import prepare_ffmpeg
+from .workers.browser import worker_config as browser_worker_config
 from .workers.sandbox import WorkerUser
 
 log = logging.getLogger("intunedd")
@@ -70,19 +72,6 @@ def _hypercorn_config(settings: Settings, bind: str) -> hypercorn.config.Config:
     config.accesslog = None
     config.errorlog = logging.getLogger("hypercorn.error")
     return config
-
-
-def _worker_config(settings: Settings) -> WorkerConfig:
-    pool = settings.pool
-    browser = None if pool.remote_endpoint else find_browser(pool.browser, pool.headless)
-    return WorkerConfig(
-        fd=-1,
-        browser_executable=browser,
-        headless=pool.headless,
-        browser_args=pool.browser_args,
-        remote_endpoint=pool.remote_endpoint,
-        remote_protocol=pool.remote_protocol,
-    )
 
 
 async def _watch_signals(shutdown: trio.Event) -> None:
@@ -111,7 +100,7 @@ async def run_daemon(
     settings, bind = _claim_port(settings)
     for path in (settings.state_path, settings.projects_path, settings.artifacts_path):
         path.mkdir(parents=True, exist_ok=True)
-    worker_config = _worker_config(settings)
+    worker_config = browser_worker_config(settings.pool)
     env = prepare_ffmpeg(settings.state_path) if settings.runs.record_video else {}
     if worker_user is not None:
         env = {**env, **await trio.to_thread.run_sync(sandbox.prepare_worker_files, settings, worker_user)}
@@ -138,6 +127,7 @@ async def run_daemon(
                 recycle_after_attempts=settings.pool.recycle_after_attempts,
                 recycle_rss_mb=settings.pool.recycle_rss_mb,
                 start_timeout_s=settings.pool.start_timeout_s,
+                idle_worker_retire_s=settings.pool.idle_worker_retire_s,
                 user=worker_user,
             )
         )
@@ -146,8 +136,13 @@ async def run_daemon(
         )
         job_changes = JobChanges()  # never blocks: the scheduler waits on the runner, never the reverse
         job_changed = job_changes.notify
-        runner, drain = await root.start(partial(run_runner, store, pool, settings, job_changed, clock=clock))
-        deployer = await root.start(partial(run_deployer, store, runner, settings, job_changed, clock=clock))
+        backend = Backend(public_base_url(settings.server), workspace_id, secret.encode())
+        runner, drain = await root.start(
+            partial(run_runner, store, pool, settings, job_changed, clock=clock, backend=backend)
+        )
+        deployer = await root.start(
+            partial(run_deployer, store, runner, settings, job_changed, bus.publisher(), clock=clock)
+        )
         window = settings.scheduler.catch_up_window_s
         await root.start(
             partial(

@@ -33,10 +33,12 @@ TERMINAL = frozenset({"completed", "failed", "canceled"})
 
 
 def project_archive(files: dict[str, str], settings: dict[str, Any] | None = None) -> bytes:
-    """A deployable tar.gz of ``files`` (dedented) plus an Intuned.json of ``settings``."""
+    """A deployable tar.gz of ``files`` (dedented) plus an Intuned.json of ``settings``, unless
+    ``files`` bring their own settings file."""
+    own = "Intuned.json" in files or "Intuned.jsonc" in files
     buffer = io.BytesIO()
     with tarfile.open(fileobj=buffer, mode="w:gz") as tar:
-        for name, text in {**files, "Intuned.json": json.dumps(settings or {})}.items():
+        for name, text in {**files, **({} if own else {"Intuned.json": json.dumps(settings or {})})}.items():
             data = textwrap.dedent(text).encode()
             info = tarfile.TarInfo(name)
             info.size = len(data)

@@ -6,7 +6,7 @@ send end of a one-slot channel (``reply``); the actor sends exactly one ``Reply`
 
 from __future__ import annotations
 
-from typing import Any, Generic, TypeVar
+from typing import Any, Generic, Literal, TypeVar
 
 import msgspec
 import trio
@@ -21,6 +21,14 @@ class _Message(msgspec.Struct, frozen=True, kw_only=True):
 # -- domain records (rows of the store, decoded) ------------------------------------------
 
 
+class ProjectEnvironment(_Message, frozen=True):
+    """The Python environment a project version runs in (``intunedd.environments``)."""
+
+    key: str
+    runtime: Literal["intunedd", "intuned"]
+    python: str
+
+
 class ProjectVersion(_Message, frozen=True):
     name: str
     version: int
@@ -30,6 +38,15 @@ class ProjectVersion(_Message, frozen=True):
     max_concurrent: int
     deployed_at: str
     default_sink: Any = None
+    environment: ProjectEnvironment | None = None  # None: the daemon's own
+
+
+class DeployOutcome(_Message, frozen=True):
+    """A deploy's answer: the version, and what the deployer wants its author to know."""
+
+    project: ProjectVersion
+    warnings: list[str] = []
+    environment_reused: bool = False
 
 
 class RunOptions(_Message, frozen=True):

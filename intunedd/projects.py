@@ -43,8 +43,31 @@ class ApiAccess(msgspec.Struct, frozen=True):
     enabled: bool = True
 
 
+Concurrency = Annotated[int, msgspec.Meta(ge=1, le=1000)]
+
+
 class Replication(msgspec.Struct, frozen=True, rename="camel"):
-    max_concurrent_requests: Annotated[int, msgspec.Meta(ge=1, le=1000)] = 1
+    """How many attempts of the project may run at once: Intuned's machine count, here worker slots.
+
+    ``maxConcurrentRequests`` is the older form; ``"version": "2.0"`` files say ``maxCount`` (and
+    ``minCount``, the machines Intuned keeps warm, which has no meaning here beyond being checked).
+    """
+
+    max_concurrent_requests: Concurrency = 1
+    max_count: Concurrency | None = None
+    min_count: Annotated[int, msgspec.Meta(ge=0, le=1000)] = 0
+
+    def __post_init__(self) -> None:
+        if self.min_count > self.concurrency:
+            field = "maxCount" if self.max_count is not None else "maxConcurrentRequests"
+            raise ValueError(
+                f"replication.minCount ({self.min_count}) is above replication.{field} ({self.concurrency})"
+            )
+
+    @property
+    def concurrency(self) -> int:
+        # With both forms given, the newer one (version 2.0's maxCount) is taken as the one meant.
+        return self.max_count if self.max_count is not None else self.max_concurrent_requests
 
 
 class ProjectSettings(msgspec.Struct, frozen=True, rename="camel"):

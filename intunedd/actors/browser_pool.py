@@ -1,30 +1,75 @@
-"""The browser-pool supervisor: N worker slots, each keeping one warm worker process.
+"""The browser-pool supervisor: at most ``size`` worker processes, each running in one Python
+environment (``WorkerEnv``), lent out one attempt at a time.
 
-A slot spawns its worker, offers it on the ``idle`` channel, and waits for the lease to
-come back with a verdict. A worker that crashed, timed out or was aborted without
-answering is killed and replaced; a healthy one is offered again, or recycled after a
-number of attempts or past a memory ceiling. The daemon's total concurrency is the
-number of slots, because every attempt holds one lease.
+What happens next is ``policy.worker_pool``'s decision; in short: a lease for environment K gets
+an idle worker of K at once, else a new worker of K if fewer than ``size`` are live, else an idle
+worker of another environment is retired (closed politely, in the background) to make room for
+one of K; otherwise it waits, and waiting leases are served in arrival order across
+environments. At start the pool runs ``size`` workers of the daemon's own environment and is
+ready once all are live.
+
+Keeping the pool warm: an idle worker of another environment is retired after
+``idle_worker_retire_s``, and spare capacity no lease is waiting for is filled again, with a
+worker of the environment of the last worker killed or recycled (its project is likely still
+running), or of the daemon's own environment after a retirement or a failed spawn. So with no
+other demand the pool settles back to ``size`` idle workers of the daemon's own environment.
+
+A worker whose attempt ended with a non-reusable verdict (crash, timeout, abort without answer)
+is killed; a healthy one is kept, or recycled after ``recycle_after_attempts`` attempts or past
+``recycle_rss_mb``.
+
+A spawn that fails is retried after a backoff, per environment, so a broken environment never
+holds capacity meanwhile. The daemon's own environment is retried for as long as it takes, as
+before (/health shows the error). Any other environment gets ``ENV_SPAWN_ATTEMPTS`` tries, each
+bounded by ``start_timeout_s``; then its waiting leases fail with ``WorkerUnavailable`` (its
+environment was deleted, say), and the next lease for it starts afresh.
+
+The pool's state belongs to one task, ``_Pool.serve``. Spawns and lent workers run in tasks of
+their own that report back over its inbox.
 """
 
 from __future__ import annotations
 
 import logging
-from collections.abc import AsyncIterator, Mapping, Sequence
+import math
+from collections.abc import AsyncIterator, Callable, Mapping, Sequence
 from contextlib import asynccontextmanager
+from dataclasses import dataclass, replace
+from itertools import count
 from typing import NoReturn
 
 import msgspec
 import psutil
 import trio
 
-from ..workers.process import WORKER_COMMAND, Lease, Verdict, WorkerDied, WorkerProcess, spawn_worker
+from ..policy.worker_pool import Grant, IdleWorker, PoolState, Retire, Spawn, after_lease, next_step, wake_at
+from ..workers.process import (
+    DAEMON_ENV,
+    WORKER_COMMAND,
+    Lease,
+    Verdict,
+    WorkerDied,
+    WorkerEnv,
+    WorkerProcess,
+    spawn_worker,
+)
 from ..workers.protocol import WorkerConfig
 from ..workers.sandbox import WorkerUser
 
 log = logging.getLogger(__name__)
 RESPAWN_BACKOFF_S = (0.5, 1.0, 2.0, 5.0, 10.0, 30.0)
+ENV_SPAWN_ATTEMPTS = 3
 RSS_CHECK_EVERY = 10
+INBOX_SIZE = 16
+
+
+class WorkerUnavailable(Exception):
+    """No worker could be started in the environment a lease asked for."""
+
+
+class EnvStatistics(msgspec.Struct, frozen=True):
+    idle: int
+    live: int  # idle, leased and starting
 
 
 class PoolStatistics(msgspec.Struct, frozen=True):
@@ -34,37 +79,72 @@ class PoolStatistics(msgspec.Struct, frozen=True):
     killed: int
     recycled: int
     last_spawn_error: str | None
+    retired: int = 0  # idle workers closed to make room for another environment, or for being idle too long
+    waiting: int = 0
+    envs: dict[str, EnvStatistics] = {}  # by environment key; "" is the daemon's own
+
+
+@dataclass(frozen=True)
+class _Worker:
+    id: int
+    env: WorkerEnv
+    process: WorkerProcess
+    attempts: int = 0
+
+
+@dataclass(frozen=True)
+class _Waiter:
+    env: WorkerEnv
+    reply: trio.MemorySendChannel[Lease | str]  # a lease, or why none could be had
+
+
+@dataclass(frozen=True)
+class _Spawned:
+    spawn: int
+    process: WorkerProcess | None
+    error: str = ""
+
+
+@dataclass(frozen=True)
+class _Back:
+    worker: _Worker
+    verdict: Verdict
+    rss_mb: float | None
+
+
+_Event = _Waiter | _Spawned | _Back
 
 
 class PoolHandle:
-    def __init__(self, idle: trio.MemoryReceiveChannel[Lease], stats: _Stats) -> None:
-        self._idle = idle
-        self._stats = stats
+    def __init__(self, inbox: trio.MemorySendChannel[_Event], statistics: Callable[[], PoolStatistics]) -> None:
+        self._inbox = inbox
+        self.statistics = statistics
 
     @asynccontextmanager
-    async def lease(self) -> AsyncIterator[Lease]:
-        lease = await self._idle.receive()
+    async def lease(self, env: WorkerEnv = DAEMON_ENV) -> AsyncIterator[Lease]:
+        """A worker running ``env``'s command, for one attempt; raises ``WorkerUnavailable`` when
+        none could be started in that environment."""
+        reply, answer = trio.open_memory_channel[Lease | str](1)
+        with answer:  # once closed, the pool knows this caller no longer waits
+            await self._inbox.send(_Waiter(env, reply))
+            try:
+                got = await answer.receive()
+            except BaseException:
+                # Cancelled just as the pool granted a worker: it goes back unused.
+                try:
+                    granted = answer.receive_nowait()
+                except trio.WouldBlock:
+                    pass
+                else:
+                    if isinstance(granted, Lease):
+                        granted.release()
+                raise
+        if isinstance(got, str):
+            raise WorkerUnavailable(got)
         try:
-            yield lease
+            yield got
         finally:
-            lease.release()
-
-    def statistics(self) -> PoolStatistics:
-        return PoolStatistics(
-            size=self._stats.size,
-            idle=self._idle.statistics().current_buffer_used,
-            spawned=self._stats.spawned,
-            killed=self._stats.killed,
-            recycled=self._stats.recycled,
-            last_spawn_error=self._stats.last_spawn_error,
-        )
-
-
-class _Stats:
-    def __init__(self, size: int) -> None:
-        self.size = size
-        self.spawned = self.killed = self.recycled = 0
-        self.last_spawn_error: str | None = None
+            got.release()
 
 
 def _rss_mb(pid: int) -> float:
@@ -76,6 +156,247 @@ def _rss_mb(pid: int) -> float:
         return 0.0
 
 
+@dataclass(frozen=True)
+class _WorkerTasks:
+    """The pool's tasks besides its own: starting a worker, and waiting for a lent one to come
+    back. Each reports to the pool's inbox; a worker it cannot hand over is killed."""
+
+    config: WorkerConfig
+    environ: Mapping[str, str]
+    start_timeout_s: float
+    user: WorkerUser | None
+    inbox: trio.MemorySendChannel[_Event]
+
+    async def spawn(self, spawn: int, env: WorkerEnv) -> None:
+        try:
+            process = await spawn_worker(
+                self.config, self.environ, start_timeout_s=self.start_timeout_s, command=env.command, user=self.user
+            )
+        except (OSError, trio.TooSlowError, WorkerDied) as e:
+            await self.inbox.send(_Spawned(spawn, None, f"{type(e).__name__}: {e}"))
+            return
+        await _report(self.inbox, _Spawned(spawn, process), process)
+
+    async def lent(self, worker: _Worker, returned: trio.MemoryReceiveChannel[Verdict]) -> None:
+        """Wait for the lease to come back, and tell the pool how it went."""
+        try:
+            async with returned:
+                verdict = await returned.receive()
+            attempts = worker.attempts + 1
+            # psutil walks /proc for the browser's children: off the event loop.
+            measure = verdict.reusable and attempts % RSS_CHECK_EVERY == 0
+            rss_mb = await trio.to_thread.run_sync(_rss_mb, worker.process.pid) if measure else None
+        except BaseException:
+            await worker.process.kill("daemon stopping")
+            raise
+        await _report(self.inbox, _Back(replace(worker, attempts=attempts), verdict, rss_mb), worker.process)
+
+
+async def _report(inbox: trio.MemorySendChannel[_Event], event: _Event, process: WorkerProcess) -> None:
+    try:
+        await inbox.send(event)
+    except BaseException:
+        await process.kill("daemon stopping")
+        raise
+
+
+class _Pool:
+    def __init__(
+        self,
+        tasks: _WorkerTasks,
+        default: WorkerEnv,
+        *,
+        size: int,
+        recycle_after_attempts: int,
+        recycle_rss_mb: int,
+        idle_worker_retire_s: float,
+        nursery: trio.Nursery,
+        reaper: trio.Nursery,
+    ) -> None:
+        self.tasks = tasks
+        self.default = default
+        self.size = size
+        self.recycle_after_attempts = recycle_after_attempts
+        self.recycle_rss_mb = recycle_rss_mb
+        self.retire_idle_after_s = idle_worker_retire_s
+        self.nursery = nursery
+        # Workers leaving are stopped here, beside the pool, so their replacements start at once.
+        self.reaper = reaper
+        self.ids = count()
+        self.idle: dict[int, tuple[_Worker, float]] = {}  # longest idle first
+        self.starting: dict[int, WorkerEnv] = {}
+        self.leased: dict[int, str] = {}  # worker id -> environment key
+        self.waiters: list[_Waiter] = []
+        self.failures: dict[str, int] = {}
+        self.backoff_until: dict[str, float] = {}
+        self.refill = default
+        self.spawned = self.killed = self.recycled = self.retired = 0
+        self.last_spawn_error: str | None = None
+
+    # -- events -----------------------------------------------------------------------------
+
+    def handle(self, event: _Event, now: float) -> None:
+        if isinstance(event, _Waiter):
+            # The daemon's own environment runs the pool's command.
+            env = self.default if event.env.key == self.default.key else event.env
+            self.waiters.append(_Waiter(env, event.reply))
+        elif isinstance(event, _Spawned):
+            self._spawned(event, now)
+        else:
+            self._back(event, now)
+
+    def _spawned(self, event: _Spawned, now: float) -> None:
+        env = self.starting.pop(event.spawn)
+        if event.process is None:
+            self._spawn_failed(env, event.error, now)
+            return
+        self.spawned += 1
+        self.failures.pop(env.key, None)
+        self.backoff_until.pop(env.key, None)
+        self.last_spawn_error = None
+        worker = _Worker(next(self.ids), env, event.process)
+        self.idle[worker.id] = (worker, now)
+
+    def _spawn_failed(self, env: WorkerEnv, error: str, now: float) -> None:
+        failures = self.failures[env.key] = self.failures.get(env.key, 0) + 1
+        named = f"environment {env.key!r}: " if env.key != self.default.key else ""
+        self.last_spawn_error = f"{named}{error}"
+        if self.refill.key == env.key:
+            self.refill = self.default
+        self._prune()
+        waiting = [w for w in self.waiters if w.env.key == env.key]
+        if env.key != self.default.key and (not waiting or failures >= ENV_SPAWN_ATTEMPTS):
+            # Nobody waits for it any more, or it had its tries: the next lease for it starts afresh.
+            message = f"no worker could start in {named}{error} ({failures} tries)"
+            log.error("%s; %d waiting leases fail", message, len(waiting))
+            self.failures.pop(env.key)
+            self.backoff_until.pop(env.key, None)
+            for waiter in waiting:
+                self.waiters.remove(waiter)
+                waiter.reply.send_nowait(message)
+            return
+        # Persistent failures (no browser installed, say) keep retrying at the longest delay.
+        delay = RESPAWN_BACKOFF_S[min(failures - 1, len(RESPAWN_BACKOFF_S) - 1)]
+        self.backoff_until[env.key] = now + delay
+        log.error("worker failed to start: %s; retrying in %.1fs", self.last_spawn_error, delay)
+
+    def _back(self, event: _Back, now: float) -> None:
+        worker = event.worker
+        del self.leased[worker.id]
+        fate = after_lease(
+            reusable=event.verdict.reusable,
+            attempts=worker.attempts,
+            rss_mb=event.rss_mb,
+            recycle_after_attempts=self.recycle_after_attempts,
+            recycle_rss_mb=self.recycle_rss_mb,
+        )
+        if fate == "keep":
+            self.idle[worker.id] = (worker, now)
+            return
+        if fate == "kill":
+            self.killed += 1
+            self.reaper.start_soon(worker.process.kill, event.verdict.reason)
+        else:
+            self.recycled += 1
+            self.reaper.start_soon(worker.process.close)
+        self.refill = worker.env
+
+    # -- decisions ----------------------------------------------------------------------------
+
+    def state(self) -> PoolState:
+        return PoolState(
+            size=self.size,
+            default=self.default.key,
+            idle=tuple(IdleWorker(w.id, w.env.key, since) for w, since in self.idle.values()),
+            starting=tuple(env.key for env in self.starting.values()),
+            leased=len(self.leased),
+            waiters=tuple(w.env.key for w in self.waiters),
+            backoff_until=self.backoff_until,
+            refill=self.refill.key,
+        )
+
+    def _prune(self) -> None:
+        """Forget the waiters that left (cancelled): synchronous code after this cannot see one leave."""
+        self.waiters = [w for w in self.waiters if w.reply.statistics().open_receive_channels]
+
+    def act(self, now: float) -> None:
+        """Apply the policy's steps until it has none."""
+        self._prune()
+        while step := next_step(self.state(), now=now, retire_idle_after_s=self.retire_idle_after_s):
+            if isinstance(step, Grant):
+                waiter = self.waiters.pop(step.waiter)
+                worker, _ = self.idle.pop(step.worker)
+                returned_send, returned_receive = trio.open_memory_channel[Verdict](1)
+                # Cannot fail: the waiters that left were pruned above, with no checkpoint since.
+                waiter.reply.send_nowait(Lease(worker.process, returned_send))
+                self.leased[worker.id] = worker.env.key
+                self.nursery.start_soon(self.tasks.lent, worker, returned_receive)
+            elif isinstance(step, Spawn):
+                env = next((w.env for w in self.waiters if w.env.key == step.env), self.refill)
+                spawn = next(self.ids)
+                self.starting[spawn] = env
+                self.nursery.start_soon(self.tasks.spawn, spawn, env)
+            elif isinstance(step, Retire):
+                worker, _ = self.idle.pop(step.worker)
+                self.retired += 1
+                self.refill = self.default
+                self.reaper.start_soon(worker.process.close)
+
+    def wake_at(self, now: float) -> float:
+        at = wake_at(self.state(), now=now, retire_idle_after_s=self.retire_idle_after_s)
+        return math.inf if at is None else at
+
+    def statistics(self) -> PoolStatistics:
+        live: dict[str, int] = {}
+        idle: dict[str, int] = {}
+        for key in [*self.leased.values(), *(env.key for env in self.starting.values())]:
+            live[key] = live.get(key, 0) + 1
+        for worker, _ in self.idle.values():
+            live[worker.env.key] = live.get(worker.env.key, 0) + 1
+            idle[worker.env.key] = idle.get(worker.env.key, 0) + 1
+        return PoolStatistics(
+            size=self.size,
+            idle=len(self.idle),
+            spawned=self.spawned,
+            killed=self.killed,
+            recycled=self.recycled,
+            last_spawn_error=self.last_spawn_error,
+            retired=self.retired,
+            waiting=len(self.waiters),
+            envs={key: EnvStatistics(idle=idle.get(key, 0), live=n) for key, n in sorted(live.items())},
+        )
+
+    # -- the task -----------------------------------------------------------------------------
+
+    async def serve(self, inbox: trio.MemoryReceiveChannel[_Event], ready: Callable[[], None]) -> NoReturn:
+        started = False
+        while True:
+            now = trio.current_time()
+            self.act(now)
+            if not started and len(self.idle) == self.size:
+                ready()
+                started = True
+            with trio.move_on_at(self.wake_at(now)):
+                self.handle(await inbox.receive(), trio.current_time())
+
+    async def stop(self, inbox: trio.MemoryReceiveChannel[_Event]) -> None:
+        """Kill every worker the pool holds, or that was on its way to it."""
+        processes = [worker.process for worker, _ in self.idle.values()]
+        while True:
+            try:
+                event = inbox.receive_nowait()
+            except trio.WouldBlock:
+                break
+            if isinstance(event, _Spawned) and event.process is not None:
+                processes.append(event.process)
+            elif isinstance(event, _Back):
+                processes.append(event.worker.process)
+        with trio.CancelScope(shield=True):
+            async with trio.open_nursery() as nursery:
+                for process in processes:
+                    nursery.start_soon(process.kill, "daemon stopping")
+
+
 async def run_browser_pool(
     config: WorkerConfig,
     env: Mapping[str, str],
@@ -84,77 +405,26 @@ async def run_browser_pool(
     recycle_after_attempts: int,
     recycle_rss_mb: int,
     start_timeout_s: float,
+    idle_worker_retire_s: float = 300.0,
     user: WorkerUser | None = None,
     command: Sequence[str] = WORKER_COMMAND,
     task_status: trio.TaskStatus[PoolHandle] = trio.TASK_STATUS_IGNORED,
 ) -> NoReturn:
-    idle_send, idle_receive = trio.open_memory_channel[Lease](size)
-    stats = _Stats(size)
-
-    async def spawn() -> WorkerProcess:
-        failures = 0
-        while True:
-            try:
-                worker = await spawn_worker(config, env, start_timeout_s=start_timeout_s, command=command, user=user)
-            except (OSError, trio.TooSlowError, WorkerDied) as e:
-                # Persistent failures (no browser installed, say) keep retrying at the
-                # longest delay; /health shows the error meanwhile.
-                delay = RESPAWN_BACKOFF_S[min(failures, len(RESPAWN_BACKOFF_S) - 1)]
-                failures += 1
-                stats.last_spawn_error = f"{type(e).__name__}: {e}"
-                log.error("worker failed to start: %s; retrying in %.1fs", stats.last_spawn_error, delay)
-                await trio.sleep(delay)
-                continue
-            stats.spawned += 1
-            stats.last_spawn_error = None
-            return worker
-
-    async def slot(reaper: trio.Nursery, task_status: trio.TaskStatus[None] = trio.TASK_STATUS_IGNORED) -> NoReturn:
-        returned_send, returned_receive = trio.open_memory_channel[Verdict](1)
-        worker = await spawn()
-        task_status.started()
-        while True:
-            await _serve_worker(worker, idle_send, returned_send, returned_receive, reaper)
-            worker = await spawn()
-
-    async def _serve_worker(
-        worker: WorkerProcess,
-        idle: trio.MemorySendChannel[Lease],
-        returned_send: trio.MemorySendChannel[Verdict],
-        returned_receive: trio.MemoryReceiveChannel[Verdict],
-        reaper: trio.Nursery,
-    ) -> None:
-        """Lend the worker out until it must go. It is stopped in ``reaper``, beside the slot,
-        so the replacement launches at once instead of after the old browser has shut down."""
-        attempts = 0
+    """``env`` is the workers' process environment; ``command`` runs the daemon's own ``WorkerEnv``."""
+    inbox_send, inbox_receive = trio.open_memory_channel[_Event](INBOX_SIZE)
+    async with inbox_receive, trio.open_nursery() as reaper, trio.open_nursery() as nursery:
+        pool = _Pool(
+            _WorkerTasks(config, env, start_timeout_s, user, inbox_send),
+            WorkerEnv(DAEMON_ENV.key, tuple(command)),
+            size=size,
+            recycle_after_attempts=recycle_after_attempts,
+            recycle_rss_mb=recycle_rss_mb,
+            idle_worker_retire_s=idle_worker_retire_s,
+            nursery=nursery,
+            reaper=reaper,
+        )
         try:
-            while True:
-                await idle.send(Lease(worker, returned_send))
-                verdict = await returned_receive.receive()
-                attempts += 1
-                if not verdict.reusable:
-                    stats.killed += 1
-                    reaper.start_soon(worker.kill, verdict.reason)
-                    return
-                # psutil walks /proc for the browser's children: off the event loop.
-                too_big = (
-                    attempts % RSS_CHECK_EVERY == 0
-                    and await trio.to_thread.run_sync(_rss_mb, worker.pid) > recycle_rss_mb
-                )
-                if attempts >= recycle_after_attempts or too_big:
-                    stats.recycled += 1
-                    reaper.start_soon(worker.close)
-                    return
-        except BaseException:
-            await worker.kill("daemon stopping")
-            raise
-
-    async with idle_send, idle_receive, trio.open_nursery() as nursery:
-        # Slots start together so N browsers launch in parallel; the pool is ready once
-        # each slot has a live worker.
-        async with trio.open_nursery() as starting:
-            for _ in range(size):
-                starting.start_soon(nursery.start, slot, nursery)
-        task_status.started(PoolHandle(idle_receive, stats))
-        await trio.sleep_forever()
+            await pool.serve(inbox_receive, lambda: task_status.started(PoolHandle(inbox_send, pool.statistics)))
+        finally:
+            await pool.stop(inbox_receive)
     raise AssertionError("unreachable")

@@ -2,9 +2,11 @@
 
 Deploys are serialised here (each takes the next version number) and kept off the runner's
 command loop, so a large archive never holds up submits and cancels. Unpacking and reading
-the project run in a thread; the version and its jobs-as-code commit in one transaction;
-then the runner hears of the version (and of JobRuns whose code job was removed) and the
-scheduler of every job that changed.
+the project run in a thread; its Python environment is found or built by uv in a subprocess,
+with ``project.deploy.*`` events saying how far it got; the version and its jobs-as-code commit
+in one transaction; then the runner hears of the version (and of JobRuns whose code job was
+removed) and the scheduler of every job that changed. A deploy refused at any step leaves no
+trace: the previous version keeps serving.
 """
 
 from __future__ import annotations
@@ -20,8 +22,11 @@ import trio
 from .. import projects
 from ..clock import Clock, iso
 from ..config import Settings
+from ..environments.builder import BuildError
+from ..environments.declared import DeclarationError
+from ..environments.service import Environments, Prepared
 from ..errors import ApiError, BadRequest, disk_full, from_store
-from ..messages import ProjectVersion, Reply, ReplySlot, answer
+from ..messages import BusCommand, DeployOutcome, Event, ProjectVersion, Publish, Reply, ReplySlot, answer
 from ..store import deploys, queries
 from ..store.errors import StoreError
 from ..workers.sandbox import share_project
@@ -43,7 +48,7 @@ class DeployerHandle:
     def __init__(self, inbox: trio.MemorySendChannel[_Deploy]) -> None:
         self._inbox = inbox
 
-    async def deploy(self, name: str, archive: bytes) -> ProjectVersion:
+    async def deploy(self, name: str, archive: bytes) -> DeployOutcome:
         send, receive = trio.open_memory_channel[Reply[Any]](1)
         async with receive:
             await self._inbox.send(_Deploy(name, archive, send))
@@ -52,15 +57,42 @@ class DeployerHandle:
 
 class _Deployer:
     def __init__(
-        self, store: StoreHandle, runner: RunnerHandle, settings: Settings, clock: Clock, job_changed: JobChanged
+        self,
+        store: StoreHandle,
+        runner: RunnerHandle,
+        settings: Settings,
+        clock: Clock,
+        job_changed: JobChanged,
+        events: trio.MemorySendChannel[BusCommand],
     ) -> None:
         self.store = store
         self.runner = runner
         self.settings = settings
         self.clock = clock
         self.job_changed = job_changed
+        self.events = events
+        self.environments = Environments(settings)
 
-    async def deploy(self, name: str, archive: bytes) -> ProjectVersion:
+    async def _publish(self, name: str, version: int, step: str, **data: Any) -> None:
+        event = Event(
+            type=f"project.deploy.{step}", at=iso(self.clock.now()), project=name, data={"version": version, **data}
+        )
+        await self.events.send(Publish(events=[event]))
+
+    async def _environment(self, name: str, version: int, directory: Path) -> Prepared:
+        async def progress(step: str) -> None:
+            await self._publish(name, version, step)
+
+        try:
+            return await self.environments.prepare(directory, progress)
+        except DeclarationError as e:
+            raise BadRequest(str(e), details={"field": "dependencies"}) from e
+        except BuildError as e:
+            raise BadRequest(
+                f"the project's dependencies cannot be installed: {e}", details={"field": "dependencies"}
+            ) from e
+
+    async def deploy(self, name: str, archive: bytes) -> DeployOutcome:
         try:
             name = projects.check_name(name)
         except projects.ProjectError as e:
@@ -68,9 +100,7 @@ class _Deployer:
         version = await self.store.read(queries.next_project_version, name)
         directory = self.settings.projects_path / name / str(version)
         try:
-            prepared = await trio.to_thread.run_sync(
-                projects.prepare_project, archive, directory, self.settings.deploy
-            )
+            prepared = await trio.to_thread.run_sync(projects.prepare_project, archive, directory, self.settings.deploy)
             await trio.to_thread.run_sync(share_project, directory, self.settings.pool.worker_user)
             for job_id, spec in prepared.code_jobs.items():
                 try:
@@ -78,13 +108,16 @@ class _Deployer:
                 except BadRequest as e:
                     e.details = {**e.details, "file": f"intuned-resources/jobs/{job_id}"}
                     raise
+            prepared_env = await self._environment(name, version, directory)
         except projects.ProjectError as e:
             await trio.to_thread.run_sync(_remove, directory)
             # Unpacking onto a full disk is not the archive's fault: a 503, retried later.
             raise disk_full(e) or BadRequest(str(e), details={"field": "archive"}) from e
-        except BaseException:
+        except BaseException as e:
             with trio.CancelScope(shield=True):
                 await trio.to_thread.run_sync(_remove, directory)
+                if isinstance(e, ApiError):
+                    await self._publish(name, version, "failed", message=str(e))
             raise
         project = ProjectVersion(
             name=name,
@@ -92,9 +125,10 @@ class _Deployer:
             path=str(directory),
             apis=prepared.apis,
             api_access=prepared.settings.api_access.enabled,
-            max_concurrent=prepared.settings.replication.max_concurrent_requests,
+            max_concurrent=prepared.settings.replication.concurrency,
             deployed_at=iso(self.clock.now()),
             default_sink=prepared.settings.default_sink,
+            environment=prepared_env.environment,
         )
         changed, to_terminate = await self.store.write(
             deploys.record, project, prepared.raw_settings, prepared.code_jobs
@@ -102,7 +136,11 @@ class _Deployer:
         await self.runner.project_deployed(project, to_terminate)
         for job_id in changed:
             self.job_changed(name, job_id)
-        return project
+        outcome = DeployOutcome(
+            project=project, warnings=list(prepared_env.warnings), environment_reused=prepared_env.reused
+        )
+        await self._publish(name, version, "ready", environment=project.environment, warnings=outcome.warnings)
+        return outcome
 
     async def handle(self, command: _Deploy) -> None:
         try:
@@ -125,11 +163,12 @@ async def run_deployer(
     runner: RunnerHandle,
     settings: Settings,
     job_changed: JobChanged,
+    events: trio.MemorySendChannel[BusCommand],
     *,
     clock: Clock,
     task_status: trio.TaskStatus[DeployerHandle] = trio.TASK_STATUS_IGNORED,
 ) -> NoReturn:
-    deployer = _Deployer(store, runner, settings, clock, job_changed)
+    deployer = _Deployer(store, runner, settings, clock, job_changed, events)
     for folder in await trio.to_thread.run_sync(projects.remove_partial_deploys, settings.projects_path):
         log.info("removed %s, left by a deploy the daemon did not finish", folder)
     send, receive = trio.open_memory_channel[_Deploy](INBOX_SIZE)

@@ -16,7 +16,8 @@ import logging
 import os
 import shutil
 from collections.abc import Callable
-from datetime import timedelta
+from datetime import datetime, timedelta
+from functools import partial
 from pathlib import Path
 from typing import NoReturn
 
@@ -25,9 +26,10 @@ import trio
 
 from ..clock import Clock, iso
 from ..config import RetentionSettings, Settings
+from ..environments.sweep import sweep
 from ..errors import Unavailable
 from ..policy.retention import Limits, Plan, pass_was_full
-from ..store import retention_queries
+from ..store import queries, retention_queries
 from ..store.retention_queries import Roots
 from .store import StoreHandle
 
@@ -166,6 +168,22 @@ class _Retention:
             with trio.move_on_after(self.settings.retention.disk_usage_interval_s):
                 await self.remeasure.wait()
 
+    async def sweep_environments(self, now: datetime) -> None:
+        settings = self.settings.environments
+        in_use = await self.store.read(queries.environment_keys_in_use)
+        removed = await trio.to_thread.run_sync(
+            partial(
+                sweep,
+                self.settings.environments_path,
+                in_use,
+                keep_unused_s=settings.keep_unused_s,
+                build_timeout_s=settings.build_timeout_s,
+                now=now.timestamp(),
+            )
+        )
+        if removed:
+            log.info("retention: removed %d unused environments: %s", len(removed), ", ".join(removed))
+
     async def one_pass(self) -> bool:
         """Returns True when the pass hit a limit, so more is left to remove."""
         now = self.clock.now()
@@ -203,6 +221,7 @@ class _Retention:
             removals.project_versions,
             removals.folders,
         )
+        await self.sweep_environments(now)
         self.remeasure.set()
         return pass_was_full(chosen, self.limits) or len(leftovers) >= self.limits.max_per_pass
 

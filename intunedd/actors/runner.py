@@ -28,7 +28,9 @@ import trio
 
 from ..clock import Clock
 from ..config import Settings
+from ..environments.builder import worker_env
 from ..errors import ApiError, BadRequest, Forbidden, NotFound, Unavailable, disk_full, from_store
+from ..functions_token import Backend
 from ..ids import nanoid
 from ..job_spec import PayloadItem, spec_from_snapshot
 from ..messages import (
@@ -57,7 +59,7 @@ from ..store.errors import StoreError
 from ..workers import protocol
 from ..workers.attempt import AttemptOutcome, attempt_limits, run_attempt
 from ..workers.sandbox import prepare_attempt_directory
-from .browser_pool import PoolHandle
+from .browser_pool import PoolHandle, WorkerUnavailable
 from .job_control import USER_TERMINATE, JobChanged, JobControl
 from .lanes import Lanes
 from .store import StoreHandle
@@ -160,12 +162,19 @@ def defaults_of(settings: Settings) -> run_options.Defaults:
 
 class _Runner:
     def __init__(
-        self, store: StoreHandle, pool: PoolHandle, settings: Settings, clock: Clock, job_changed: JobChanged
+        self,
+        store: StoreHandle,
+        pool: PoolHandle,
+        settings: Settings,
+        clock: Clock,
+        job_changed: JobChanged,
+        backend: Backend | None = None,
     ) -> None:
         self.store = store
         self.pool = pool
         self.settings = settings
         self.clock = clock
+        self.backend = backend
         self.defaults = defaults_of(settings)
         self.projects: dict[str, ProjectVersion] = {}
         self.versions: dict[tuple[str, int], ProjectVersion] = {}
@@ -344,6 +353,19 @@ class _Runner:
             project, items, [nanoid() for _ in items], options, spec.configuration.max_runs
         )
 
+    def _runtime_fields(self, project: ProjectVersion, run: RunRecord) -> dict[str, Any]:
+        """What a Start on Intuned's runtime carries beyond ours: how its helpers reach the daemon."""
+        if project.environment is None or project.environment.runtime != "intuned":
+            return {}
+        if self.backend is None:
+            return {"runtime": "intuned"}
+        return {
+            "runtime": "intuned",
+            "functions_domain": self.backend.domain,
+            "workspace_id": self.backend.workspace_id,
+            "functions_token": self.backend.token(run.project, run.id, self.clock.now()),
+        }
+
     async def _one_attempt(self, active: _Active, project: ProjectVersion, number: int) -> AttemptOutcome:
         run = active.run
         directory = self.settings.artifacts_path / run.id / str(number)
@@ -372,17 +394,29 @@ class _Runner:
             headless=self.settings.pool.headless,
             max_result_bytes=self.settings.runs.max_result_bytes,
             limits=attempt_limits(self.settings.runs),
+            **self._runtime_fields(project, run),
         )
-        async with self.pool.lease() as lease:
-            await self.store.write(queries.start_attempt, run, number, str(log_path), start.trace_path, start.video_dir)
-            active.attempt = number
-            return await run_attempt(
-                lease,
-                start,
-                timeout_s=run.options.request_timeout_s,
-                abort_grace_s=self.settings.pool.abort_grace_s,
-                kv=_KeyValue(self.store, run.project),
-            )
+        try:
+            async with self.pool.lease(worker_env(self.settings.environments_path, project.environment)) as lease:
+                await self._start_attempt(active, number, start)
+                return await run_attempt(
+                    lease,
+                    start,
+                    timeout_s=run.options.request_timeout_s,
+                    abort_grace_s=self.settings.pool.abort_grace_s,
+                    kv=_KeyValue(self.store, run.project),
+                )
+        except WorkerUnavailable as e:
+            # The project's environment cannot start a worker (deleted, say): this attempt fails,
+            # like one whose worker crashed, instead of the run waiting for ever.
+            await self._start_attempt(active, number, start)
+            return AttemptOutcome("failed", error=error_object("script-process-crashed", str(e), retryable=True))
+
+    async def _start_attempt(self, active: _Active, number: int, start: protocol.Start) -> None:
+        await self.store.write(
+            queries.start_attempt, active.run, number, start.log_path, start.trace_path, start.video_dir
+        )
+        active.attempt = number
 
     async def _record_cancel(self, active: _Active) -> RunRecord | None:
         """Record why the run stopped; returns it when it must wait again (its JobRun paused)."""
@@ -545,9 +579,11 @@ async def run_runner(
     job_changed: JobChanged,
     *,
     clock: Clock,
+    backend: Backend | None = None,
     task_status: trio.TaskStatus[tuple[RunnerHandle, Callable[[float], Awaitable[None]]]] = trio.TASK_STATUS_IGNORED,
 ) -> NoReturn:
-    runner = _Runner(store, pool, settings, clock, job_changed)
+    """``backend``: where attempts on Intuned's runtime reach the daemon's backend functions."""
+    runner = _Runner(store, pool, settings, clock, job_changed, backend)
     unfinished = await _recover(runner, store)
     send, receive = trio.open_memory_channel[RunnerCommand](INBOX_SIZE)
     async with receive, trio.open_nursery() as nursery:

@@ -23,7 +23,7 @@ from intunedd.jsonc import loads_jsonc
 DEFAULT_URL = "http://127.0.0.1:8420"
 DEFAULT_TIMEOUT = httpx.Timeout(30.0)
 # The daemon unpacks and indexes a deploy before answering, which can outlast a normal read timeout.
-DEPLOY_TIMEOUT = httpx.Timeout(30.0, read=600.0)
+DEPLOY_TIMEOUT = httpx.Timeout(30.0, read=1200.0)  # a first deploy may install its dependencies
 POLL_FIRST_S = 0.1
 POLL_MAX_S = 1.0
 POLL_FACTOR = 1.5

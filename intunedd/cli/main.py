@@ -8,6 +8,7 @@ import click
 
 from .admin import health, keys, serve
 from .context import DEFAULT_URL, VERSION, CliContext, json_option, set_project
+from .dev import dev
 from .jobs import jobruns, jobs
 from .projects import projects
 from .runs import attempts, runs
@@ -57,5 +58,5 @@ def main(argv: Sequence[str] | None = None) -> None:
     cli.main(args=argv, prog_name="intunedd")
 
 
-for command in (serve, health, keys, projects, runs, attempts, jobs, jobruns, sinks):
+for command in (serve, health, keys, projects, runs, attempts, jobs, jobruns, sinks, dev):
     cli.add_command(command)

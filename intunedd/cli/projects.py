@@ -3,15 +3,23 @@
 from __future__ import annotations
 
 import io
+import json
 import tarfile
+import threading
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
+from urllib.parse import urlencode
 
 import click
+from websockets.exceptions import WebSocketException
+from websockets.sync.client import connect
 
 from .context import (
     DEPLOY_SKIP_NAMES,
     DEPLOY_SKIP_SUFFIXES,
     DEPLOY_TIMEOUT,
+    ApiClient,
     CliContext,
     CliError,
     emit,
@@ -19,6 +27,8 @@ from .context import (
     project_name_in,
 )
 from .render import render_block, render_table
+
+PROGRESS_STEPS = ("resolving", "installing", "ready", "failed")
 
 
 def _deploy_filter(info: tarfile.TarInfo) -> tarfile.TarInfo | None:
@@ -57,14 +67,53 @@ def projects_deploy(state: CliContext, directory: Path, name: str | None) -> Non
     project = name or project_name_in(directory) or directory.resolve().name
     archive = build_archive(directory)
     api = state.api()
-    data = api.json_object(
-        "POST",
-        api.project_path(project, "deploy"),
-        content=archive,
-        headers={"content-type": "application/gzip"},
-        timeout=DEPLOY_TIMEOUT,
-    )
+    with _deploy_progress(state, api, project):
+        data = api.json_object(
+            "POST",
+            api.project_path(project, "deploy"),
+            content=archive,
+            headers={"content-type": "application/gzip"},
+            timeout=DEPLOY_TIMEOUT,
+        )
+    for warning in data.get("warnings") or []:
+        click.echo(f"warning: {warning}", err=True)
     emit(state, data, lambda: render_block(data.items()))
+
+
+@contextmanager
+def _deploy_progress(state: CliContext, api: ApiClient, project: str) -> Iterator[None]:
+    """Print the deploy's ``project.deploy.*`` steps to stderr while it runs (dependencies can take
+    minutes). Best effort: a daemon whose event stream cannot be reached still gets the deploy."""
+    if state.json_output:
+        yield
+        return
+    query = urlencode([("project", project), *(("type", f"project.deploy.{step}") for step in PROGRESS_STEPS)])
+    url = state.url.replace("http", "ws", 1) + api.workspace_path("events") + "?" + query
+    subscribed, done = threading.Event(), threading.Event()
+
+    def listen() -> None:
+        try:
+            with connect(url, additional_headers={"x-api-key": state.api_key or ""}, open_timeout=5) as events:
+                subscribed.set()  # the daemon subscribes before it accepts: nothing is missed after this
+                while not done.is_set():
+                    try:
+                        event = json.loads(events.recv(timeout=0.2))
+                    except TimeoutError:
+                        continue
+                    click.echo(f"... {str(event.get('type', '')).rsplit('.', 1)[-1]}", err=True)
+        except (OSError, WebSocketException, ValueError):
+            pass
+        finally:
+            subscribed.set()
+
+    listener = threading.Thread(target=listen, daemon=True)
+    listener.start()
+    subscribed.wait(5)
+    try:
+        yield
+    finally:
+        done.set()
+        listener.join(2)
 
 
 @projects.command("list")

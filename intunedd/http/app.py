@@ -22,6 +22,7 @@ from .keys import keys_blueprint
 from .openapi import document
 from .responses import json_response
 from .routes.deliveries import deliveries_blueprint
+from .routes.functions import functions_blueprint
 from .routes.jobs import jobs_blueprint
 from .routes.projects import projects_blueprint
 from .routes.runs import runs_blueprint
@@ -152,4 +153,5 @@ def create_app(handles: Handles) -> QuartTrio:
     app.register_blueprint(projects_blueprint(handles))
     app.register_blueprint(events_blueprint(handles))
     app.register_blueprint(keys_blueprint(handles))
+    app.register_blueprint(functions_blueprint(handles))
     return app

@@ -20,12 +20,14 @@ from ..job_spec import JobCreate, JobSpec
 from ..store.keys import ApiKey
 from . import wire
 from .keys import KeyList
+from .routes.functions import KvPut, KvSaved, KvValue
 from .schemas import MAX_QUERY_INT, RunStartBody
 
 WS = "/api/v1/workspace/{workspace_id}"
 PROJECT = f"{WS}/projects/{{project}}"
 JOB = f"{PROJECT}/jobs/{{job_id}}"
 ATTEMPT = f"{PROJECT}/runs/{{run_id}}/attempts/{{number}}"
+FUNCTIONS = "/api/{workspace_id}/functions/{project}"
 PAGE_MAX = 500
 
 
@@ -56,6 +58,7 @@ class Operation:
     errors: tuple[int, ...] = (401, 403, 404)
     public: bool = False  # answered without an API key
     signed: bool = False  # a signed URL may stand in for the key
+    functions: bool = False  # authorised by an attempt's functions token instead of the key
 
 
 def _int(minimum: int, maximum: int | None = None, default: int | None = None) -> dict[str, Any]:
@@ -152,6 +155,12 @@ OPERATIONS: tuple[Operation, ...] = (
         errors=(400, 401, 403),
     ),  # fmt: skip
     Operation("get", f"{WS}/deliveries/{{delivery_id}}", "One sink delivery", 200, wire.DeliveryBody),
+    Operation("get", f"{FUNCTIONS}/kv-store/{{key}}", "Read a persistent store value", 200, KvValue,
+              errors=(400, 401, 403), functions=True),
+    Operation("put", f"{FUNCTIONS}/kv-store/{{key}}", "Write a persistent store value", 200, KvSaved, KvPut,
+              errors=(400, 401, 403, 413), functions=True),
+    Operation("get", f"{FUNCTIONS}/auth-session/{{auth_session_id}}/parameters", "An AuthSession's parameters",
+              200, dict[str, Any], errors=(401, 403, 404), functions=True),
     Operation(
         "post", f"{WS}/deliveries/{{delivery_id}}/retry", "Retry a failed delivery now", 200, wire.DeliveryBody,
         errors=(401, 403, 404, 409),
@@ -193,6 +202,8 @@ def _operation(op: Operation, schemas: dict[Any, dict[str, Any]]) -> dict[str, A
         spec["security"] = []
     elif op.signed:
         spec["security"] = [{"apiKey": []}, {}]
+    elif op.functions:
+        spec["security"] = [{"functionsToken": []}]
     return spec
 
 
@@ -215,7 +226,10 @@ def document(version: str) -> dict[str, Any]:
         "paths": paths,
         "components": {
             "schemas": components,
-            "securitySchemes": {"apiKey": {"type": "apiKey", "in": "header", "name": "x-api-key"}},
+            "securitySchemes": {
+                "apiKey": {"type": "apiKey", "in": "header", "name": "x-api-key"},
+                "functionsToken": {"type": "http", "scheme": "bearer", "description": "An attempt's functions token"},
+            },
         },
         "security": [{"apiKey": []}],
     }

@@ -81,6 +81,14 @@ class Records:
     async def retry_delivery(self, delivery_id: str) -> Delivery:
         return await self._store.write(delivery_queries.retry_delivery, delivery_id)
 
+    # -- persistent store (the runtime's backend functions) ----------------------------------
+
+    async def kv_get(self, project: str, key: str) -> Any:
+        return await self._store.read(queries.kv_get, project, key)
+
+    async def kv_set(self, project: str, key: str, value: Any) -> None:
+        await self._store.write(queries.kv_set, project, key, value)
+
     # -- keys and quarantine ----------------------------------------------------------------
 
     async def key_is_valid(self, digest: str) -> bool:

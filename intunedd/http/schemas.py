@@ -17,7 +17,7 @@ from quart import current_app, request
 
 from ..clock import parse_iso
 from ..errors import BadRequest
-from ..messages import AttemptRecord, ProjectVersion, RunRecord, RunRequest
+from ..messages import AttemptRecord, DeployOutcome, ProjectVersion, RunRecord, RunRequest
 from ..proxies import check_proxy, mask_proxy
 from ..sinks.config import Sink, mask
 from ..store.delivery_queries import Delivery
@@ -26,6 +26,7 @@ from .wire import (
     AttemptItem,
     DeliveryBody,
     Deployed,
+    EnvironmentItem,
     ProjectItem,
     RetryShown,
     RunConfiguration,
@@ -238,6 +239,9 @@ def _project_fields(project: ProjectVersion) -> dict[str, Any]:
         "deployed_at": project.deployed_at,
         "api_access": project.api_access,
         "max_concurrent_requests": project.max_concurrent,
+        "environment": None
+        if project.environment is None
+        else EnvironmentItem(**msgspec.structs.asdict(project.environment)),
     }
 
 
@@ -245,8 +249,14 @@ def project_item(project: ProjectVersion) -> ProjectItem:
     return ProjectItem(**_project_fields(project))
 
 
-def deployed(project: ProjectVersion) -> Deployed:
-    return Deployed(**_project_fields(project), project_name=project.name)
+def deployed(outcome: DeployOutcome) -> Deployed:
+    project = outcome.project
+    return Deployed(
+        **_project_fields(project),
+        project_name=project.name,
+        environment_reused=outcome.environment_reused,
+        warnings=outcome.warnings,
+    )
 
 
 def delivery_body(delivery: Delivery) -> DeliveryBody:

@@ -117,6 +117,15 @@ class RunDetail(RunItem, kw_only=True):
 # -- projects ---------------------------------------------------------------------------------
 
 
+class EnvironmentItem(Struct, rename="camel", kw_only=True):
+    """The version's own Python environment: ``runtime`` is "intunedd" (our intuned_runtime and
+    intuned_browser) or "intuned" (Intuned's own runtime, driven through its platform contract)."""
+
+    key: str
+    runtime: str
+    python: str
+
+
 class ProjectItem(Struct, rename="camel", kw_only=True):
     name: str
     version: int
@@ -124,12 +133,15 @@ class ProjectItem(Struct, rename="camel", kw_only=True):
     deployed_at: str
     api_access: bool
     max_concurrent_requests: int
+    environment: EnvironmentItem | None  # null: the daemon's own environment
 
 
 class Deployed(ProjectItem, kw_only=True):
     """The deploy answer (201): the new version, named again as ``projectName``."""
 
     project_name: str
+    environment_reused: bool
+    warnings: list[str]
 
 
 # -- jobs -------------------------------------------------------------------------------------

@@ -184,3 +184,10 @@ def _keys(db: sqlite_utils.Database) -> None:
         ALTER TABLE api_keys ADD COLUMN revoked_at TEXT;
         """
     )
+
+
+@migrations(name="0007_environments")
+def _environments(db: sqlite_utils.Database) -> None:
+    # environment: JSON {key, runtime, python} of the version's own Python environment; NULL for
+    # a project that declares no dependencies (and every version deployed before).
+    db.executescript("ALTER TABLE project_versions ADD COLUMN environment TEXT;")

@@ -13,7 +13,7 @@ import msgspec
 import sqlite_utils
 
 from ..ids import new_uuid
-from ..messages import AttemptRecord, Event, ProjectVersion, RunOptions, RunRecord
+from ..messages import AttemptRecord, Event, ProjectEnvironment, ProjectVersion, RunOptions, RunRecord
 from ..policy.run_filters import Condition
 from ..sinks.config import WebhookSink, parse_sink, wants
 
@@ -81,11 +81,11 @@ def ensure_secret(tx: Tx, generated: str) -> str:
 
 # -- projects -----------------------------------------------------------------------------
 
-_PROJECT_COLUMNS = "project, version, path, apis, api_access, max_concurrent, deployed_at, default_sink"
+_PROJECT_COLUMNS = "project, version, path, apis, api_access, max_concurrent, deployed_at, default_sink, environment"
 
 
 def _project(row: tuple[Any, ...]) -> ProjectVersion:
-    name, version, path, apis, api_access, max_concurrent, deployed_at, default_sink = row
+    name, version, path, apis, api_access, max_concurrent, deployed_at, default_sink, environment = row
     return ProjectVersion(
         name=name,
         version=version,
@@ -95,6 +95,7 @@ def _project(row: tuple[Any, ...]) -> ProjectVersion:
         max_concurrent=max_concurrent,
         deployed_at=deployed_at,
         default_sink=_loads(default_sink),
+        environment=None if environment is None else msgspec.convert(_loads(environment), ProjectEnvironment),
     )
 
 
@@ -110,7 +111,7 @@ def record_deploy(tx: Tx, project: ProjectVersion, settings: Any) -> None:
         (project.name, project.version, tx.now),
     )
     tx.execute(
-        f"INSERT INTO project_versions ({_PROJECT_COLUMNS}, settings) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
+        f"INSERT INTO project_versions ({_PROJECT_COLUMNS}, settings) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
         (
             project.name,
             project.version,
@@ -120,6 +121,7 @@ def record_deploy(tx: Tx, project: ProjectVersion, settings: Any) -> None:
             project.max_concurrent,
             project.deployed_at,
             _dumps(project.default_sink),
+            None if project.environment is None else _dumps(project.environment),
             _dumps(settings),
         ),
     )
@@ -139,6 +141,13 @@ def current_projects(db: sqlite_utils.Database) -> list[ProjectVersion]:
 
 def current_projects_checked(db: sqlite_utils.Database) -> tuple[list[ProjectVersion], list[tuple[str, str]]]:
     return decode_rows(_current_project_rows(db), _project, lambda row: f"{row[0]}/{row[1]}")
+
+
+def environment_keys_in_use(db: sqlite_utils.Database) -> set[str]:
+    rows = db.conn.execute(
+        "SELECT DISTINCT json_extract(environment, '$.key') FROM project_versions WHERE json_valid(environment)"
+    ).fetchall()
+    return {key for (key,) in rows if isinstance(key, str)}
 
 
 def project_version(db: sqlite_utils.Database, name: str, version: int) -> ProjectVersion | None:

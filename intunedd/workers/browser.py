@@ -15,6 +15,9 @@ import shutil
 from collections.abc import Mapping
 from pathlib import Path
 
+from ..config import PoolSettings
+from .protocol import WorkerConfig
+
 # Debian's packages, relative to the filesystem root so tests can use a fake one.
 DEBIAN_HEADLESS_SHELL = "usr/lib/chromium/chromium-headless-shell"
 DEBIAN_CHROMIUM = "usr/bin/chromium"
@@ -108,3 +111,16 @@ def _playwright_package() -> Path:
     if spec is None or spec.origin is None:
         raise BrowserNotFoundError("the playwright package is not installed")
     return Path(spec.origin).parent
+
+
+def worker_config(pool: PoolSettings) -> WorkerConfig:
+    """What every worker is started with: its browser, found once here, or the remote one."""
+    browser = None if pool.remote_endpoint else find_browser(pool.browser, pool.headless)
+    return WorkerConfig(
+        fd=-1,
+        browser_executable=browser,
+        headless=pool.headless,
+        browser_args=pool.browser_args,
+        remote_endpoint=pool.remote_endpoint,
+        remote_protocol=pool.remote_protocol,
+    )

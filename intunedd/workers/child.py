@@ -23,8 +23,8 @@ import socket
 import sys
 import threading
 import traceback
-from collections.abc import Awaitable, Callable, Iterator
-from contextlib import contextmanager
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
+from contextlib import AbstractAsyncContextManager, asynccontextmanager, contextmanager, nullcontext
 from dataclasses import dataclass
 from pathlib import Path
 from types import ModuleType
@@ -34,7 +34,18 @@ from urllib.parse import unquote, urlsplit
 import msgspec
 from playwright.async_api import Browser, BrowserContext, Page, Playwright, ProxySettings, async_playwright
 
-from intunedd.workers import protocol, reaper
+from intunedd.workers import protocol, reaper, runtime_contract
+from intunedd.workers.cdp import debuggable_context
+from intunedd.workers.conventions import (
+    HOOK_FILE,
+    HOOK_FUNCTION,
+    HOOK_MODULE,
+    InvalidHookResult,
+    SetupHook,
+    automation_arguments,
+    has_setup_hook,
+    setup_context,
+)
 from intunedd.workers.limits import (
     LOG_MARKER_RESERVE_BYTES,
     bound_error,
@@ -58,7 +69,7 @@ from intunedd.workers.protocol import (
     StoreSet,
     WorkerConfig,
 )
-from intunedd.workers.shim import intuned_runtime
+from intunedd.workers.shim import intuned_browser, intuned_runtime
 from intunedd.workers.shim.intuned_runtime import IntunedContext
 
 CHROMIUM_ARGS = (
@@ -78,7 +89,7 @@ Automation = Callable[..., Awaitable[Any]]
 
 
 class _ApiError(Exception):
-    """The API could not be found or is not a valid automation; carries the Done error."""
+    """The API (or the project's setup hook) could not be loaded or is invalid; carries the Done error."""
 
     def __init__(self, error: AttemptError) -> None:
         super().__init__(error.message)
@@ -102,6 +113,7 @@ class ApiLoader:
     def __init__(self) -> None:
         self._project: Path | None = None
         self._automations: dict[tuple[Path, str], Automation] = {}
+        self._hooks: dict[Path, SetupHook] = {}
 
     @contextmanager
     def entered(self, project_dir: Path) -> Iterator[None]:
@@ -114,6 +126,7 @@ class ApiLoader:
             if self._project is not None:
                 _forget_modules_under(self._project)
             self._automations.clear()
+            self._hooks.clear()
             self._project = project_dir
         entry = str(project_dir)
         sys.path.insert(0, entry)
@@ -128,21 +141,34 @@ class ApiLoader:
     def automation(self, project_dir: Path, api: str) -> Automation:
         key = (project_dir, api)
         if key not in self._automations:
-            self._automations[key] = _load_automation(project_dir, api)
+            if not _API_NAME.fullmatch(api) or not (project_dir / "api" / f"{api}.py").is_file():
+                raise _ApiError(_unexpected(f"API '{api}' not found: no file api/{api}.py in the project"))
+            self._automations[key] = _load_coroutine("api." + api.replace("/", "."), "automation", f"API '{api}'")
         return self._automations[key]
 
+    def setup_hook(self, project_dir: Path) -> SetupHook | None:
+        """The project's ``setup_context`` hook, or None when it has no ``hooks/setup_context.py``."""
+        if not has_setup_hook(project_dir):
+            return None
+        if project_dir not in self._hooks:
+            self._hooks[project_dir] = _load_coroutine(HOOK_MODULE, HOOK_FUNCTION, HOOK_FILE.as_posix())
+        return self._hooks[project_dir]
 
-def _load_automation(project_dir: Path, api: str) -> Automation:
-    if not _API_NAME.fullmatch(api) or not (project_dir / "api" / f"{api}.py").is_file():
-        raise _ApiError(_unexpected(f"API '{api}' not found: no file api/{api}.py in the project"))
+
+def _load_coroutine(module_name: str, name: str, where: str) -> Callable[..., Awaitable[Any]]:
     importlib.invalidate_caches()  # the project's files may be newer than the import system's listings
-    module = importlib.import_module("api." + api.replace("/", "."))
-    automation = getattr(module, "automation", None)
-    if automation is None:
-        raise _ApiError(_unexpected(f"API '{api}' has no 'automation' function"))
-    if not inspect.iscoroutinefunction(automation):
-        raise _ApiError(_unexpected(f"API '{api}': 'automation' must be defined with 'async def'"))
-    return automation  # type: ignore[no-any-return]
+    try:
+        module = importlib.import_module(module_name)
+    except (SystemExit, KeyboardInterrupt) as exc:
+        # asyncio re-raises these out of the event loop, which would end the worker; Intuned counts
+        # whatever the module raises while it is imported as the API's own error.
+        raise _ApiError(_user_error(exc)) from exc
+    function = getattr(module, name, None)
+    if function is None:
+        raise _ApiError(_unexpected(f"{where} has no '{name}' function"))
+    if not inspect.iscoroutinefunction(function):
+        raise _ApiError(_unexpected(f"{where}: '{name}' must be defined with 'async def'"))
+    return function  # type: ignore[no-any-return]
 
 
 def _forget_modules_under(project_dir: Path) -> None:
@@ -286,6 +312,11 @@ def _model_dump(value: Any) -> Any:
     dump = getattr(value, "model_dump", None)
     if callable(dump):
         return dump(mode="json")
+    # Subclasses of JSON's types, which json.dumps (Intuned's encoder) takes as their base type:
+    # BeautifulSoup's NavigableString is a str, for one.
+    base: type = next((t for t in (str, int, float, list, dict) if isinstance(value, t)), object)
+    if base is not object:
+        return base(value)
     raise TypeError(f"Encoding objects of type {type(value).__name__} is unsupported")
 
 
@@ -298,11 +329,15 @@ def _failure(code: ErrorCode, message: str, *, retryable: bool = True, details: 
 
 
 def _user_failure(exc: BaseException) -> Done:
+    return Done(success=False, error=_user_error(exc))
+
+
+def _user_error(exc: BaseException) -> AttemptError:
     # Projects may bring Intuned's own NonRetryableError, so the class is matched by name.
     non_retryable = any(cls.__name__ == "NonRetryableError" for cls in type(exc).__mro__)
-    return _failure(
-        "script-execution-exception",
-        str(exc) or type(exc).__name__,
+    return AttemptError(
+        code="script-execution-exception",
+        message=str(exc) or type(exc).__name__,
         retryable=not non_retryable,
         details={
             "name": type(exc).__name__,
@@ -310,11 +345,6 @@ def _user_failure(exc: BaseException) -> Done:
             "stack": "".join(traceback.format_exception(exc)),
         },
     )
-
-
-def _aborted() -> Done:
-    error = AttemptError(code="script-timeout", message="Run timed out")
-    return Done(success=False, aborted=True, error=error)
 
 
 def _success(result: Any, payloads: list[dict[str, Any]], max_result_bytes: int) -> Done:
@@ -378,14 +408,22 @@ async def _new_page(browser: Browser, **options: Any) -> tuple[BrowserContext, P
     return context, await context.new_page()
 
 
+def _launch_options(config: WorkerConfig) -> dict[str, Any] | None:
+    """``BrowserType.launch`` arguments for the local browser, or None when the browser is remote."""
+    if config.remote_endpoint:
+        return None
+    return {
+        "executable_path": config.browser_executable,
+        "headless": config.headless,
+        "args": [*CHROMIUM_ARGS, *config.browser_args],
+    }
+
+
 async def _open_browser(playwright: Playwright, config: WorkerConfig) -> Browser:
     chromium = playwright.chromium
-    if not config.remote_endpoint:
-        return await chromium.launch(
-            executable_path=config.browser_executable,
-            headless=config.headless,
-            args=[*CHROMIUM_ARGS, *config.browser_args],
-        )
+    launch = _launch_options(config)
+    if launch is not None:
+        return await chromium.launch(**launch)
     match config.remote_protocol:
         case "playwright":
             return await chromium.connect(config.remote_endpoint)
@@ -403,6 +441,7 @@ class _Attempt:
     start: Start
     aborted: bool = False
     task: asyncio.Task[Any] | None = None
+    cdp_url: str | None = None  # of the attempt's own browser, when the project has a setup_context hook
 
     def abort(self) -> None:
         self.aborted = True
@@ -424,8 +463,17 @@ async def _read_frame(reader: asyncio.StreamReader) -> protocol.ToWorker | None:
 class Worker:
     """Serves attempts on one socket with one browser. Implements ``intuned_runtime.WorkerChannel``."""
 
-    def __init__(self, browser: Browser, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+    def __init__(
+        self,
+        browser: Browser,
+        reader: asyncio.StreamReader,
+        writer: asyncio.StreamWriter,
+        intuned: runtime_contract.IntunedRuntime,
+        launch: dict[str, Any] | None,
+    ) -> None:
         self._browser = browser
+        self._launch = launch  # how to launch a browser like ours; None when ours is remote
+        self._intuned = intuned
         self._reader = reader
         self._writer = writer
         # The daemon sends the next Start only after Done, so one slot is enough; a second queued
@@ -502,15 +550,30 @@ class Worker:
             await self._send(await self._run(attempt))
 
     async def _prepare_next(self) -> None:
+        await self._intuned.prepare()
         if self._warm is None:
             self._warm = await _new_page(self._browser)
 
-    async def _context_for(self, start: Start) -> tuple[BrowserContext, Page]:
+    @asynccontextmanager
+    async def _context_for(self, attempt: _Attempt) -> AsyncIterator[tuple[BrowserContext, Page]]:
+        start = attempt.start
         options = _context_options(start)
+        if self._launch is not None and has_setup_hook(Path(start.project_dir)):
+            # The hook reaches the browser over CDP, where only a browser's default context is the
+            # one a client gets as contexts[0]: so a browser of the attempt's own, as on Intuned.
+            async with debuggable_context(self._browser.browser_type, self._launch, options) as debuggable:
+                context, page, attempt.cdp_url = debuggable
+                yield context, page
+            return
         if options:  # the warm context has default options; keep it for the next plain attempt
-            return await _new_page(self._browser, **options)
-        warm, self._warm = self._warm, None
-        return warm if warm is not None else await _new_page(self._browser)
+            context, page = await _new_page(self._browser, **options)
+        else:
+            warm, self._warm = self._warm, None
+            context, page = warm if warm is not None else await _new_page(self._browser)
+        try:
+            yield context, page
+        finally:
+            await context.close()  # also finishes the video, if one was recorded
 
     async def _run(self, attempt: _Attempt) -> Done:
         start = attempt.start
@@ -519,18 +582,21 @@ class Worker:
         # the subreaper): anything that was not here before goes when the attempt ends.
         baseline = await asyncio.to_thread(reaper.own_children)
         try:
-            context, page = await self._context_for(start)
             try:
-                done = _bounded(await self._traced(attempt, context, page, log), start)
+                if start.runtime == "intuned":  # Intuned's runtime opens its own browser and context
+                    done = _bounded(await self._intuned.run(attempt, log, self.send_extend), start)
+                else:
+                    done = _bounded(await self._in_context(attempt, log), start)
             finally:
-                try:
-                    await context.close()  # also finishes the video, if one was recorded
-                finally:
-                    await asyncio.to_thread(reaper.kill_new_children, baseline)
+                await asyncio.to_thread(reaper.kill_new_children, baseline)
             log.write("system", _summary(done))
         finally:
             log.close()
         return done
+
+    async def _in_context(self, attempt: _Attempt, log: AttemptLog) -> Done:
+        async with self._context_for(attempt) as (context, page):
+            return await self._traced(attempt, context, page, log)
 
     async def _traced(self, attempt: _Attempt, context: BrowserContext, page: Page, log: AttemptLog) -> Done:
         trace_path = attempt.start.trace_path
@@ -546,21 +612,21 @@ class Worker:
     async def _execute(self, attempt: _Attempt, page: Page, log: AttemptLog) -> Done:
         """Run the automation as its own task, so an Abort can cancel just that."""
         if attempt.aborted:
-            return _aborted()
+            return protocol.aborted()
         start = attempt.start
         project_dir = Path(start.project_dir).resolve()
         if not project_dir.is_dir():
             return Done(success=False, error=_unexpected(f"project directory {project_dir} does not exist"))
         runtime = IntunedContext(run_context=start.context, channel=self)
         with log.capture(), runtime.activate(), self._apis.entered(project_dir):
-            task = asyncio.create_task(self._call(project_dir, start.api, page, start.parameters))
+            task = asyncio.create_task(self._call(project_dir, start.api, page, start.parameters, attempt.cdp_url))
             attempt.task = task
             try:
                 await asyncio.wait({task})
             finally:
                 task.cancel()  # only matters when the runner itself is cancelled (daemon gone)
         if attempt.aborted:
-            return _aborted()
+            return protocol.aborted()
         if task.cancelled():
             return _failure("script-execution-exception", "Automation was cancelled")
         exc = task.exception()
@@ -570,11 +636,23 @@ class Worker:
             return _user_failure(exc)
         return _success(task.result(), runtime.extended_payloads, start.max_result_bytes)
 
-    async def _call(self, project_dir: Path, api: str, page: Page, parameters: Any) -> Any:
+    async def _call(self, project_dir: Path, api: str, page: Page, parameters: Any, cdp_url: str | None) -> Any:
         automation = self._apis.automation(project_dir, api)
-        if parameters is None:
-            return await automation(page)
-        return await automation(page, parameters)
+        hook = self._apis.setup_hook(project_dir)
+        prepared: AbstractAsyncContextManager[tuple[Any, Page]] = nullcontext((page.context, page))
+        if hook is not None:
+            if cdp_url is None:
+                message = f"{HOOK_FILE.as_posix()} needs a local browser to reach over CDP; the worker's is remote"
+                raise _ApiError(_unexpected(message))
+            prepared = setup_context(
+                hook, cdp_url=cdp_url, api=api, parameters=parameters, context=page.context, page=page
+            )
+        try:
+            async with prepared as (context, page):
+                args, kwargs = automation_arguments(automation, page, context, parameters)
+                return await automation(*args, **kwargs)
+        except InvalidHookResult as e:
+            raise _ApiError(_unexpected(str(e))) from e
 
 
 async def _serve(config: WorkerConfig) -> None:
@@ -585,7 +663,13 @@ async def _serve(config: WorkerConfig) -> None:
         try:
             writer.write(protocol.encode(Ready(pid=os.getpid(), browser_version=browser.version)))
             await writer.drain()
-            await Worker(browser, reader, writer).serve()
+            executable = config.browser_executable or playwright.chromium.executable_path
+            chromium = [executable, *CHROMIUM_ARGS, *config.browser_args]
+            intuned = runtime_contract.IntunedRuntime(chromium, config.headless)
+            try:
+                await Worker(browser, reader, writer, intuned, _launch_options(config)).serve()
+            finally:
+                await intuned.close()
         finally:
             await browser.close()
     writer.close()
@@ -597,6 +681,7 @@ def main(argv: list[str] | None = None) -> int:
     # Projects written for Intuned import ``intuned_runtime``; they must get this shim even when
     # Intuned's package is installed, so it is registered before any project code is imported.
     sys.modules["intuned_runtime"] = intuned_runtime
+    sys.modules.update(intuned_browser.top_level_modules())
     reaper.become_subreaper()
     try:
         asyncio.run(_serve(config))

@@ -20,7 +20,20 @@ from .sandbox import WorkerUser, spawn_options
 log = logging.getLogger(__name__)
 SIGTERM_GRACE_S = 2.0
 # The worker's WorkerConfig JSON is appended as the last argument.
-WORKER_COMMAND = (sys.executable, "-m", "intunedd.workers.child")
+WORKER_MODULE = ("-m", "intunedd.workers.child")
+WORKER_COMMAND = (sys.executable, *WORKER_MODULE)
+
+
+class WorkerEnv(msgspec.Struct, frozen=True):
+    """A Python environment workers can run in: ``command`` is the argv to which the worker's
+    WorkerConfig JSON is appended; ``key`` names the environment, and workers are told apart by it."""
+
+    key: str
+    command: tuple[str, ...]
+
+
+# The daemon's own environment. The pool runs it with its own ``command`` (a fake worker's, in tests).
+DAEMON_ENV = WorkerEnv("", WORKER_COMMAND)
 
 
 class WorkerDied(Exception):

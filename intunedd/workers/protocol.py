@@ -80,6 +80,12 @@ class Start(_Frame, tag="start"):
     headless: bool = True
     max_result_bytes: int = 2 * MIB
     limits: AttemptLimits = AttemptLimits()
+    # "intuned": run through Intuned's own intuned-runtime (workers/runtime_contract.py), whose helpers
+    # reach the daemon's backend functions at functions_domain with the per-attempt functions_token.
+    runtime: Literal["intunedd", "intuned"] = "intunedd"
+    functions_domain: str | None = None
+    functions_token: str | None = None
+    workspace_id: str | None = None
 
 
 def max_from_worker_bytes(max_result_bytes: int) -> int:
@@ -145,6 +151,11 @@ class Done(_Frame, tag="done"):
     extended_payloads: list[ExtendedPayload] = []
     error: AttemptError | None = None
     aborted: bool = False
+
+
+def aborted() -> Done:
+    """The Done of an attempt stopped by Abort (a cancel or the daemon's timeout)."""
+    return Done(success=False, aborted=True, error=AttemptError(code="script-timeout", message="Run timed out"))
 
 
 class WorkerConfig(msgspec.Struct, forbid_unknown_fields=True, kw_only=True):

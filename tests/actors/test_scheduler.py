@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import math
 import sqlite3
 from datetime import UTC, datetime, timedelta
 from functools import partial
@@ -22,6 +23,7 @@ from intunedd.actors.store import StoreHandle, run_store
 from intunedd.config import PoolSettings, Settings
 from intunedd.harness import project_archive
 from intunedd.job_spec import JobConfiguration, JobSpec
+from intunedd.messages import BusCommand
 from intunedd.policy.schedule import EPOCH
 from intunedd.store import job_queries, queries
 from intunedd.store.db import open_db
@@ -266,7 +268,10 @@ async def test_a_deploy_of_200_scheduled_code_jobs_while_slots_fall_due(
         )  # fmt: skip
         changes, clock = JobChanges(), CLOCK
         runner, _ = await nursery.start(partial(run_runner, store, pool, settings, changes.notify, clock=clock))
-        deployer = await nursery.start(partial(run_deployer, store, runner, settings, changes.notify, clock=clock))
+        events, _unread = trio.open_memory_channel[BusCommand](math.inf)
+        deployer = await nursery.start(
+            partial(run_deployer, store, runner, settings, changes.notify, events, clock=clock)
+        )
         await deployer.deploy("p", _code_jobs_archive(1))
         await nursery.start(
             partial(run_scheduler, store, runner.trigger_job, changes, clock=CLOCK, catch_up_window_s=None)

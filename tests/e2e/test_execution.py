@@ -183,6 +183,12 @@ def test_remote_browser_over_cdp(daemon_factory: DaemonFactory, cdp_browser: str
     result = daemon.wait_for("exec", run_id)
     assert result["status"] == "completed", result
     assert "<h1>remote</h1>" in result["result"]
+    # A setup_context hook needs a browser of the attempt's own, which a remote browser cannot give.
+    hook = "async def setup_context(*, cdp_url, api_name, api_parameters):\n    pass\n"
+    daemon.deploy("hooked", {**APIS, "hooks/setup_context.py": hook})
+    result = daemon.wait_for("hooked", daemon.start_run("hooked", {"api": "visit", "parameters": {"url": site}}))
+    assert result["error"]["code"] == "script-unexpected-error"
+    assert "hooks/setup_context.py needs a local browser" in result["error"]["message"]
     daemon.stop()
 
 

@@ -73,3 +73,42 @@ def test_cli_deploys_the_example_and_runs_it(daemon: Daemon, site: str, tmp_path
     missing = cli("runs", "get", "A" * 21, "--project", "quotes")
     assert missing.returncode == 1
     assert "not-found" in missing.stderr
+
+
+def test_an_intuned_version_2_project_with_a_setup_hook_runs(daemon: Daemon, site: str) -> None:
+    """Intuned's current project template: a version 2.0 Intuned.json, a setup_context hook that
+    reaches the attempt's browser over CDP, and an automation that takes the browser context."""
+    settings = {
+        "version": "2.0",
+        "authSessions": {"enabled": False},
+        "replication": {"size": "standard", "maxCount": 3, "minCount": 0},
+        "headful": False,
+        "region": "us",
+        "stealthMode": {"enabled": False},
+        "captchaSolver": {"enabled": False},
+        "proxy": {"enabled": False},
+        "metadata": {"defaultRunPlaygroundInput": {"apiName": "visit", "parameters": {}}},
+    }
+    files = {
+        "hooks/setup_context.py": """
+            from playwright.async_api import async_playwright
+
+            async def setup_context(*, cdp_url, api_name, api_parameters):
+                async with async_playwright() as playwright:
+                    browser = await playwright.chromium.connect_over_cdp(cdp_url)
+                    cookie = {"name": "api", "value": api_name.replace("/", "-"), "url": api_parameters["url"]}
+                    await browser.contexts[0].add_cookies([cookie])
+        """,
+        "api/visit.py": """
+            from playwright.async_api import BrowserContext, Page
+
+            async def automation(page: Page, params: dict, context: BrowserContext, **kwargs):
+                await page.goto(params["url"])
+                return {"cookie": await page.evaluate("document.cookie"), "ownContext": context is page.context}
+        """,
+    }
+    assert daemon.deploy("template", files, settings)["maxConcurrentRequests"] == 3
+    run_id = daemon.start_run("template", {"api": "visit", "parameters": {"url": site}})
+    result = daemon.wait_for("template", run_id)
+    assert result["status"] == "completed", result
+    assert result["result"] == {"cookie": "api=api-visit", "ownContext": True}

@@ -20,7 +20,7 @@ import pytest
 from intunedd.errors import BadRequest, NotFound
 from intunedd.http import job_schemas, schemas
 from intunedd.job_spec import JobRecord, JobRunRecord, JobSpec, snapshot
-from intunedd.messages import AttemptRecord, ProjectVersion, RunOptions, RunRecord
+from intunedd.messages import AttemptRecord, DeployOutcome, ProjectEnvironment, ProjectVersion, RunOptions, RunRecord
 from intunedd.store.delivery_queries import Delivery
 
 GOLDEN = Path(__file__).parent / "golden"
@@ -98,6 +98,9 @@ PROJECT = ProjectVersion(
     api_access=True,
     max_concurrent=4,
     deployed_at=T0,
+)
+PROJECT_WITH_ENVIRONMENT = msgspec.structs.replace(
+    PROJECT, environment=ProjectEnvironment(key="3f2a9c", runtime="intunedd", python="3.11.2")
 )
 FULL_SPEC = msgspec.convert(
     {
@@ -202,7 +205,15 @@ CASES: dict[str, Callable[[], Any]] = {
     "run_detail": lambda: schemas.run_detail(COMPLETED, ATTEMPTS, lambda a: LINKS if a.number == 2 else {}),
     "run_detail_job": lambda: schemas.run_detail(JOB_RUN, [], lambda a: {}),
     "project_item": lambda: schemas.project_item(PROJECT),
-    "deployed": lambda: schemas.deployed(PROJECT),
+    "project_item_environment": lambda: schemas.project_item(PROJECT_WITH_ENVIRONMENT),
+    "deployed": lambda: schemas.deployed(DeployOutcome(project=PROJECT)),
+    "deployed_environment": lambda: schemas.deployed(
+        DeployOutcome(
+            project=PROJECT_WITH_ENVIRONMENT,
+            warnings=["requires-python '>=3.12' cannot be satisfied on this host: the project runs on Python 3.11.2"],
+            environment_reused=True,
+        )
+    ),
     "job_get_full": lambda: job_schemas.job_get(_job(FULL_SPEC, last_run_time=T1)),
     "job_get_minimal": lambda: job_schemas.job_get(_job(MINIMAL_SPEC, state="PAUSED", source="CODE")),
     "job_list_item_full": lambda: job_schemas.job_list_item(_job(FULL_SPEC), WORKSPACE),

@@ -13,7 +13,6 @@ import os
 import re
 import socket
 import sys
-import threading
 import zipfile
 from collections.abc import AsyncIterator, Iterator, Mapping
 from pathlib import Path
@@ -28,6 +27,8 @@ from intunedd.workers import protocol
 from intunedd.workers.browser import BrowserNotFoundError, find_browser, playwright_revision, prepare_ffmpeg
 from intunedd.workers.child import _proxy_settings
 from intunedd.workers.protocol import Abort, Done, Extend, Ready, RunContext, Start, StoreGet, StoreReply, StoreSet
+
+from ..conftest import serving
 
 SPAWN_TIMEOUT_S = 30
 ATTEMPT_TIMEOUT_S = 20
@@ -44,10 +45,12 @@ class WorkerClient:
         self._buffer = bytearray()
 
     @classmethod
-    async def spawn(cls, nursery: trio.Nursery, env: Mapping[str, str] | None = None) -> WorkerClient:
+    async def spawn(
+        cls, nursery: trio.Nursery, env: Mapping[str, str] | None = None, python: str = sys.executable
+    ) -> WorkerClient:
         ours, theirs = socket.socketpair(socket.AF_UNIX, socket.SOCK_STREAM)
         config = protocol.WorkerConfig(fd=theirs.fileno(), browser_executable=find_browser("auto", True))
-        command = [sys.executable, "-m", "intunedd.workers.child", msgspec.json.encode(config).decode()]
+        command = [python, "-m", "intunedd.workers.child", msgspec.json.encode(config).decode()]
         run = functools.partial(trio.run_process, command, pass_fds=(theirs.fileno(),), check=False, env=env)
         process = await nursery.start(run)
         theirs.close()
@@ -130,15 +133,8 @@ def site(tmp_path: Path) -> Iterator[str]:
         def log_message(self, format: str, *args: Any) -> None:
             pass
 
-    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), functools.partial(Handler, directory=str(root)))
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
-    thread.start()
-    try:
-        yield f"http://127.0.0.1:{server.server_address[1]}"
-    finally:
-        server.shutdown()
-        server.server_close()
-        thread.join()
+    with serving(functools.partial(Handler, directory=str(root))) as url:
+        yield url
 
 
 def make_project(root: Path, files: Mapping[str, str]) -> Path:
@@ -241,6 +237,13 @@ async def test_result_checks(worker: WorkerClient, tmp_path: Path) -> None:
                 async def automation(page, params=None):
                     return [Item(name="a")]
             """,
+            "api/subclass.py": """
+                class Text(str):
+                    pass
+
+                async def automation(page, params=None):
+                    return {"title": Text("page")}
+            """,
         },
     )
     done, _ = await worker.run(make_start(project, "big", {"n": 2000}, max_result_bytes=1000))
@@ -258,6 +261,10 @@ async def test_result_checks(worker: WorkerClient, tmp_path: Path) -> None:
 
     done, _ = await worker.run(make_start(project, "model"))
     assert done.result == [{"name": "a"}]
+
+    # A str subclass (BeautifulSoup's NavigableString) is JSON to Intuned's json.dumps: it must be here.
+    done, _ = await worker.run(make_start(project, "subclass"))
+    assert done.result == {"title": "page"}
 
 
 @pytest.mark.chromium
@@ -728,3 +735,242 @@ async def test_output_the_daemon_would_refuse_is_never_sent(worker: WorkerClient
     assert done.error is not None
     assert done.error.code == "result-too-big-error"
     assert done.error.details["maxSizeInBytes"] == limit < done.error.details["sizeInBytes"]
+
+
+# --- Intuned's calling conventions -------------------------------------------------------------
+
+
+@pytest.mark.chromium
+async def test_the_browser_context_is_passed_to_automations_that_take_it(worker: WorkerClient, tmp_path: Path) -> None:
+    project = make_project(
+        tmp_path / "p",
+        {
+            "api/annotated.py": """
+                from playwright.async_api import BrowserContext, Page
+
+                async def automation(page: Page, params: dict, context: BrowserContext, **kwargs):
+                    return [context is page.context, sorted(kwargs)]
+            """,
+            "api/keyword_only.py": """
+                async def automation(page, params=None, *, context):
+                    return context is page.context
+            """,
+            "api/var_keyword.py": """
+                async def automation(page, params=None, **kwargs):
+                    return [sorted(kwargs), kwargs["context"] is page.context]
+            """,
+            "api/plain.py": "async def automation(page, params=None):\n    return 'plain'\n",
+            # Named "context" but filled positionally by the parameters, as Intuned calls it: left alone.
+            "api/positional.py": "async def automation(page, context):\n    return context\n",
+        },
+    )
+    table = [
+        ("annotated", {}, [True, []]),
+        ("keyword_only", None, True),
+        ("var_keyword", {"a": 1}, [["context"], True]),
+        ("plain", {"a": 1}, "plain"),
+        ("positional", {"a": 1}, {"a": 1}),
+    ]
+    for api, parameters, expected in table:
+        done, _ = await worker.run(make_start(project, api, parameters))
+        assert (done.success, done.result) == (True, expected), (api, done.error)
+
+
+@pytest.mark.chromium
+async def test_typed_params_are_still_a_plain_dict(worker: WorkerClient, tmp_path: Path) -> None:
+    project = make_project(
+        tmp_path / "p",
+        {
+            "api/model.py": """
+                import pydantic
+
+                class Model(pydantic.BaseModel):
+                    url: str
+
+                async def automation(page, params: Model, **_kwargs):
+                    return type(params).__name__
+            """,
+            "api/typed_dict.py": """
+                from typing import TypedDict
+
+                class Typed(TypedDict):
+                    url: str
+
+                async def automation(page, params: Typed, **_kwargs):
+                    return type(params).__name__
+            """,
+        },
+    )
+    for api in ("model", "typed_dict"):
+        done, _ = await worker.run(make_start(project, api, {"url": "https://example.com"}))
+        assert (done.success, done.result) == (True, "dict"), (api, done.error)
+
+
+@pytest.mark.chromium
+async def test_an_exit_while_importing_the_api_is_the_apis_error(worker: WorkerClient, tmp_path: Path) -> None:
+    project = make_project(
+        tmp_path / "p",
+        {
+            "api/exits.py": "import sys\nsys.exit(3)\n",
+            "api/missing_package.py": "import no_such_package_anywhere\n",
+            "api/fine.py": "async def automation(page, params=None):\n    return 'still serving'\n",
+        },
+    )
+    done, _ = await worker.run(make_start(project, "exits"))
+    assert done.error is not None
+    assert (done.error.code, done.error.retryable, done.error.details["name"]) == (
+        "script-execution-exception",
+        True,
+        "SystemExit",
+    )
+    done, _ = await worker.run(make_start(project, "missing_package"))
+    assert done.error is not None
+    assert (done.error.code, done.error.details["name"]) == ("script-execution-exception", "ModuleNotFoundError")
+    done, _ = await worker.run(make_start(project, "fine"))
+    assert done.result == "still serving"
+
+
+SETUP_CONTEXT_HOOK = """
+    from intuned_runtime import attempt_store
+    from playwright.async_api import async_playwright
+
+    async def setup_context(*, cdp_url, api_name, api_parameters):
+        attempt_store.set("hook", {"cdp_url": cdp_url, "api_name": api_name, "api_parameters": api_parameters})
+        mode = api_parameters.get("mode")
+        if mode == "raise":
+            raise ValueError("the hook failed")
+        if mode == "invalid":
+            return (1, 2, 3, 4)
+        playwright = await async_playwright().start()
+        browser = await playwright.chromium.connect_over_cdp(cdp_url)
+        context = browser.contexts[0]
+        await context.add_cookies([{"name": "fromHook", "value": "yes", "url": api_parameters["url"]}])
+        if mode != "replace":
+            await browser.close()  # only disconnects: the cookie stays in the attempt's context
+            await playwright.stop()
+            return None
+        await context.add_init_script("window.fromHook = 'hooked'")  # lives as long as this connection
+        page = await context.new_page()
+        attempt_store.set("hook_page", page)
+
+        async def cleanup():
+            print("cleanup ran")
+            await playwright.stop()
+
+        return context, page, cleanup
+"""
+
+
+@pytest.mark.chromium
+async def test_setup_context_hook_prepares_the_attempts_browser(
+    nursery: trio.Nursery, tmp_path: Path, site: str
+) -> None:
+    temp = tmp_path / "worker-tmp"
+    temp.mkdir()
+    client = await WorkerClient.spawn(nursery, env={**os.environ, "TMPDIR": str(temp)})
+    await client.wait_ready()
+    project = make_project(
+        tmp_path / "p",
+        {
+            "hooks/setup_context.py": SETUP_CONTEXT_HOOK,
+            "api/check.py": """
+                from intuned_runtime import attempt_store
+
+                async def automation(page, params, context, **_kwargs):
+                    await page.goto(params["url"])
+                    hook = attempt_store.get("hook")
+                    return {
+                        "cookie": await page.evaluate("document.cookie"),
+                        "fromHook": await page.evaluate("window.fromHook ?? null"),
+                        "apiName": hook["api_name"],
+                        "parameters": hook["api_parameters"],
+                        "cdpUrl": hook["cdp_url"],
+                        "hookPage": attempt_store.get("hook_page") is page,
+                        "sameContext": context is page.context,
+                    }
+            """,
+        },
+    )
+    for mode in ("keep", "replace"):
+        log_path = tmp_path / f"{mode}.jsonl"
+        parameters = {"url": site, "mode": mode}
+        trace = tmp_path / "traces" / f"{mode}.zip"
+        start = make_start(project, "check", parameters, log_path=str(log_path), trace_path=str(trace))
+        done, _ = await client.run(start)
+        assert done.success, done.error and done.error.details["stack"]
+        assert zipfile.is_zipfile(trace)
+        result = done.result
+        assert (result["apiName"], result["parameters"], result["cookie"]) == ("api/check", parameters, "fromHook=yes")
+        assert result["fromHook"] == ("hooked" if mode == "replace" else None)
+        assert (result["hookPage"], result["sameContext"]) == (mode == "replace", True)
+        assert re.fullmatch(r"ws://127\.0\.0\.1:\d+/devtools/browser/[\w-]+", result["cdpUrl"])
+        logged = [json.loads(line)["message"] for line in log_path.read_text().splitlines()]
+        assert ("cleanup ran" in logged) == (mode == "replace")
+        # The attempt's own browser is gone with it: nothing listens on its DevTools port any more.
+        port = int(result["cdpUrl"].split(":")[2].split("/")[0])
+        with pytest.raises(ConnectionRefusedError):
+            socket.create_connection(("127.0.0.1", port), timeout=5).close()
+    assert [p.name for p in temp.iterdir() if p.name.startswith("intunedd-cdp-")] == []
+    assert await client.close() == 0
+
+
+@pytest.mark.chromium
+async def test_setup_context_hook_errors_fail_the_attempt(worker: WorkerClient, tmp_path: Path) -> None:
+    project = make_project(
+        tmp_path / "p",
+        {
+            "hooks/setup_context.py": SETUP_CONTEXT_HOOK,
+            "api/check.py": "async def automation(page, params=None, **_kwargs):\n    return 'ran'\n",
+        },
+    )
+    done, _ = await worker.run(make_start(project, "check", {"mode": "raise"}))
+    assert done.error is not None
+    assert (done.error.code, done.error.message, done.error.retryable) == (
+        "script-execution-exception",
+        "the hook failed",
+        True,
+    )
+    assert "hooks/setup_context.py" in done.error.details["stack"]
+
+    done, _ = await worker.run(make_start(project, "check", {"mode": "invalid"}))
+    assert done.error is not None
+    assert (done.error.code, done.error.retryable) == ("script-unexpected-error", False)
+    assert "setup_context" in done.error.message
+
+    for name, source in [
+        ("no_function", "async def other(**_kwargs):\n    pass\n"),
+        ("not_async", "def setup_context(**_kwargs):\n    pass\n"),
+    ]:
+        api = "async def automation(page, params=None):\n    return 'ran'\n"
+        invalid = make_project(tmp_path / name, {"hooks/setup_context.py": source, "api/check.py": api})
+        done, _ = await worker.run(make_start(invalid, "check", {}))
+        assert done.error is not None
+        assert (done.error.code, done.error.retryable) == ("script-unexpected-error", False)
+        assert "setup_context" in done.error.message
+
+
+@pytest.mark.chromium
+async def test_abort_during_the_setup_context_hook(worker: WorkerClient, tmp_path: Path) -> None:
+    project = make_project(
+        tmp_path / "p",
+        {
+            "hooks/setup_context.py": """
+                import asyncio
+                from intuned_runtime import extend_timeout
+
+                async def setup_context(*, cdp_url, api_name, api_parameters):
+                    if api_parameters["slow"]:
+                        extend_timeout()  # tells the test the hook is running
+                        await asyncio.sleep(30)
+            """,
+            "api/quick.py": "async def automation(page, params, **_kwargs):\n    return 'ran'\n",
+        },
+    )
+    with trio.fail_after(10):
+        await worker.send(make_start(project, "quick", {"slow": True}))
+        assert isinstance(await worker.next_frame(), Extend)
+        await worker.send(Abort())
+        done = await worker.next_frame()
+    assert isinstance(done, Done) and done.aborted
+    done, _ = await worker.run(make_start(project, "quick", {"slow": False}))
+    assert done.result == "ran"

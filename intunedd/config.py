@@ -111,6 +111,7 @@ class EnvironmentSettings(_Section, frozen=True):
     enabled: bool = True
     intuned_runtime: bool = True
     interpreters: list[str] = []
+    download_python: bool = False
     index_url: str = ""
     extra_index_urls: list[str] = []
     find_links: list[str] = []
@@ -119,6 +120,10 @@ class EnvironmentSettings(_Section, frozen=True):
     max_environment_mb: Annotated[int, msgspec.Meta(ge=1)] = 4096
     keep_unused_s: Annotated[float, msgspec.Meta(ge=0)] = 86400.0
     uv_cache_dir: str = ""
+
+
+class AuthSessionSettings(_Section, frozen=True):
+    check_window_s: Annotated[float, msgspec.Meta(ge=0)] = 0.0
 
 
 class Settings(_Section, frozen=True):
@@ -134,6 +139,7 @@ class Settings(_Section, frozen=True):
     deploy: DeploySettings = DeploySettings()
     retention: RetentionSettings = RetentionSettings()
     environments: EnvironmentSettings = EnvironmentSettings()
+    auth_sessions: AuthSessionSettings = AuthSessionSettings()
 
     @property
     def state_path(self) -> Path:
@@ -142,6 +148,10 @@ class Settings(_Section, frozen=True):
     @property
     def db_path(self) -> Path:
         return self.state_path / "intunedd.db"
+
+    @property
+    def secrets_key_path(self) -> Path:
+        return self.state_path / "secrets.key"
 
     @property
     def projects_path(self) -> Path:

@@ -1,8 +1,8 @@
 """The daemon: one trio process whose root nursery hosts the actors and the HTTP server.
 
 Start order is dependency order, each through ``nursery.start`` so a failing actor fails
-start-up loudly:  bus → store → pool → sink dispatcher → runner → deployer → scheduler →
-retention → http.
+start-up loudly:  bus → store → pool → sink dispatcher → auth sessions → runner → deployer →
+scheduler → retention → http.
 
 One shutdown path: SIGTERM or SIGINT sets ``shutdown``; Hypercorn stops accepting
 connections, the runner drains (nothing new starts; running attempts get
@@ -26,6 +26,7 @@ import hypercorn.trio
 import msgspec
 import trio
 
+from .actors.auth_sessions import run_auth_sessions
 from .actors.browser_pool import run_browser_pool
 from .actors.bus import run_bus
 from .actors.deployer import run_deployer
@@ -42,6 +43,7 @@ from .http.handles import Handles
 from .http.records import Records
 from .http.signing import public_base_url
 from .ids import new_uuid
+from .secrets import SecretBox, lock_key_file
 from .sinks import destinations
 from .store import queries
 from .store.db import open_db
@@ -105,6 +107,8 @@ async def run_daemon(
     if worker_user is not None:
         env = {**env, **await trio.to_thread.run_sync(sandbox.prepare_worker_files, settings, worker_user)}
     db = await trio.to_thread.run_sync(open_db, settings.db_path)
+    box = await trio.to_thread.run_sync(SecretBox.open, settings.secrets_key_path)
+    key_lock = lock_key_file(settings.secrets_key_path, exclusive=False)  # no key rotation while we run
     async with trio.open_nursery() as root:
         events = settings.events
         bus = await root.start(
@@ -137,11 +141,12 @@ async def run_daemon(
         job_changes = JobChanges()  # never blocks: the scheduler waits on the runner, never the reverse
         job_changed = job_changes.notify
         backend = Backend(public_base_url(settings.server), workspace_id, secret.encode())
+        auth = await root.start(partial(run_auth_sessions, store, box, pool, settings, clock=clock, backend=backend))
         runner, drain = await root.start(
-            partial(run_runner, store, pool, settings, job_changed, clock=clock, backend=backend)
+            partial(run_runner, store, pool, settings, job_changed, clock=clock, backend=backend, auth=auth)
         )
         deployer = await root.start(
-            partial(run_deployer, store, runner, settings, job_changed, bus.publisher(), clock=clock)
+            partial(run_deployer, store, runner, settings, job_changed, bus.publisher(), clock=clock, secrets=box)
         )
         window = settings.scheduler.catch_up_window_s
         await root.start(
@@ -165,9 +170,11 @@ async def run_daemon(
                 runner=runner,
                 deployer=deployer,
                 signing_secret=secret.encode(),
+                secrets=box,
                 sink_statistics=sinks.statistics,
                 retention=retention,
                 clock=clock,
+                auth_sessions=auth,
             )
         )
         root.start_soon(_watch_signals, shutdown)
@@ -180,6 +187,7 @@ async def run_daemon(
         await drain(settings.runs.drain_timeout_s)
         root.cancel_scope.cancel()
     db.conn.close()
+    os.close(key_lock)
 
 
 async def _serve_and_signal(settings: Settings, ready_fd: int | None, worker_user: WorkerUser | None) -> None:

@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+import re
 import secrets
 import uuid
 
 NANOID_ALPHABET = "_-0123456789abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ"
 NANOID_SIZE = 21
+AUTH_SESSION_ID = re.compile(r"^[A-Za-z0-9][A-Za-z0-9-]{0,99}$")  # letters, digits and hyphens, as on Intuned
 
 
 def nanoid(size: int = NANOID_SIZE) -> str:

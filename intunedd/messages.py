@@ -39,6 +39,7 @@ class ProjectVersion(_Message, frozen=True):
     deployed_at: str
     default_sink: Any = None
     environment: ProjectEnvironment | None = None  # None: the daemon's own
+    auth_required: bool = False  # Intuned.json authSessions.enabled: every run names an AuthSession
 
 
 class DeployOutcome(_Message, frozen=True):

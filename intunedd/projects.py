@@ -12,12 +12,14 @@ import shutil
 import tarfile
 import tempfile
 import zlib
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Annotated, Any, TypeVar
 
 import msgspec
 
 from .config import DeploySettings
+from .ids import AUTH_SESSION_ID
 from .job_spec import JOB_ID, JobSpec, check_job_spec
 from .jsonc import JsoncError, JsoncTooDeep, loads_jsonc
 from .policy.archive_budget import ArchiveError
@@ -70,11 +72,18 @@ class Replication(msgspec.Struct, frozen=True, rename="camel"):
         return self.max_count if self.max_count is not None else self.max_concurrent_requests
 
 
+class AuthSessionsSetting(msgspec.Struct, frozen=True):
+    """``authSessions``: when enabled, every run of the project must name an AuthSession."""
+
+    enabled: bool = False
+
+
 class ProjectSettings(msgspec.Struct, frozen=True, rename="camel"):
     """The parts of Intuned.json the daemon honours; everything else is kept but ignored."""
 
     api_access: ApiAccess = ApiAccess()
     replication: Replication = Replication()
+    auth_sessions: AuthSessionsSetting = AuthSessionsSetting()
     defaults: dict[str, Any] = {}
 
     @property
@@ -94,6 +103,7 @@ class PreparedProject(msgspec.Struct, frozen=True):
     settings: ProjectSettings
     raw_settings: dict[str, Any]
     code_jobs: dict[str, JobSpec]
+    code_auth_sessions: dict[str, dict[str, Any]] = {}
 
 
 def prepare_project(archive: bytes, directory: Path, limits: DeployLimits = DEFAULT_LIMITS) -> PreparedProject:
@@ -130,7 +140,9 @@ def _read_project(archive: bytes, folder: Path, limits: DeployLimits) -> Prepare
         if not apis:
             raise ProjectError("the project has no APIs: expected api/<name>.py files")
         settings, raw = read_settings(folder, limits)
-        return PreparedProject(apis, settings, raw, read_code_jobs(folder, limits))
+        return PreparedProject(
+            apis, settings, raw, read_code_jobs(folder, limits), read_code_auth_sessions(folder, limits)
+        )
     except ProjectError:
         raise
     except ArchiveError as e:
@@ -156,16 +168,40 @@ def read_settings(project_dir: Path, limits: DeployLimits) -> tuple[ProjectSetti
     return ProjectSettings(), {}
 
 
+class _CodeAuthSession(msgspec.Struct, frozen=True):
+    parameters: dict[str, Any]
+
+
+def _resource_files(
+    project_dir: Path, folder_name: str, kind: str, id_pattern: re.Pattern[str], id_rule: str, limits: DeployLimits
+) -> Iterator[tuple[str, str, Any]]:
+    """(id, where, JSON) of each ``intuned-resources/<folder_name>/<id>.<kind>.json(c)``."""
+    folder = project_dir / "intuned-resources" / folder_name
+    for path in sorted(folder.glob(f"*.{kind}.json*")) if folder.is_dir() else []:
+        resource_id = path.name.removesuffix(".jsonc").removesuffix(".json").removesuffix(f".{kind}")
+        where = f"intuned-resources/{folder_name}/{path.name}"
+        if not id_pattern.match(resource_id):
+            raise ProjectError(f"{where}: '{resource_id}' is not a valid {kind} id ({id_rule})")
+        yield resource_id, where, _read_jsonc(path, where, limits)
+
+
+def read_code_auth_sessions(project_dir: Path, limits: DeployLimits) -> dict[str, dict[str, Any]]:
+    """Sessions-as-code: ``intuned-resources/auth-sessions/<id>.auth-session.json(c)`` = ``{"parameters": {...}}``;
+    returns each id's parameters."""
+    return {
+        session_id: _convert(raw, _CodeAuthSession, where).parameters
+        for session_id, where, raw in _resource_files(
+            project_dir, "auth-sessions", "auth-session", AUTH_SESSION_ID, "letters, digits and '-'", limits
+        )
+    }
+
+
 def read_code_jobs(project_dir: Path, limits: DeployLimits) -> dict[str, JobSpec]:
     """Jobs-as-code: ``intuned-resources/jobs/<job-id>.job.json(c)``, each a create body without ``id``."""
     jobs: dict[str, JobSpec] = {}
-    folder = project_dir / "intuned-resources" / "jobs"
-    for path in sorted(folder.glob("*.job.json*")) if folder.is_dir() else []:
-        job_id = path.name.removesuffix(".jsonc").removesuffix(".json").removesuffix(".job")
-        where = f"intuned-resources/jobs/{path.name}"
-        if not JOB_ID.match(job_id):
-            raise ProjectError(f"{where}: '{job_id}' is not a valid job id (letters, digits, '-' and '_')")
-        spec = _convert(_read_jsonc(path, where, limits), JobSpec, where)
+    job_rule = "letters, digits, '-' and '_'"
+    for job_id, where, raw in _resource_files(project_dir, "jobs", "job", JOB_ID, job_rule, limits):
+        spec = _convert(raw, JobSpec, where)
         try:
             check_job_spec(spec)
         except ValueError as e:

@@ -27,6 +27,7 @@ from ..environments.declared import DeclarationError
 from ..environments.service import Environments, Prepared
 from ..errors import ApiError, BadRequest, disk_full, from_store
 from ..messages import BusCommand, DeployOutcome, Event, ProjectVersion, Publish, Reply, ReplySlot, answer
+from ..secrets import SecretBox
 from ..store import deploys, queries
 from ..store.errors import StoreError
 from ..workers.sandbox import share_project
@@ -64,8 +65,10 @@ class _Deployer:
         clock: Clock,
         job_changed: JobChanged,
         events: trio.MemorySendChannel[BusCommand],
+        secrets: SecretBox,
     ) -> None:
         self.store = store
+        self.secrets = secrets  # seals the parameters of sessions-as-code
         self.runner = runner
         self.settings = settings
         self.clock = clock
@@ -129,9 +132,15 @@ class _Deployer:
             deployed_at=iso(self.clock.now()),
             default_sink=prepared.settings.default_sink,
             environment=prepared_env.environment,
+            auth_required=prepared.settings.auth_sessions.enabled,
         )
         changed, to_terminate = await self.store.write(
-            deploys.record, project, prepared.raw_settings, prepared.code_jobs
+            deploys.record,
+            project,
+            prepared.raw_settings,
+            prepared.code_jobs,
+            self.secrets,
+            prepared.code_auth_sessions,
         )
         await self.runner.project_deployed(project, to_terminate)
         for job_id in changed:
@@ -166,9 +175,10 @@ async def run_deployer(
     events: trio.MemorySendChannel[BusCommand],
     *,
     clock: Clock,
+    secrets: SecretBox,
     task_status: trio.TaskStatus[DeployerHandle] = trio.TASK_STATUS_IGNORED,
 ) -> NoReturn:
-    deployer = _Deployer(store, runner, settings, clock, job_changed, events)
+    deployer = _Deployer(store, runner, settings, clock, job_changed, events, secrets)
     for folder in await trio.to_thread.run_sync(projects.remove_partial_deploys, settings.projects_path):
         log.info("removed %s, left by a deploy the daemon did not finish", folder)
     send, receive = trio.open_memory_channel[_Deploy](INBOX_SIZE)

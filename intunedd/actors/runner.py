@@ -26,9 +26,9 @@ from typing import Any, NoReturn
 import msgspec
 import trio
 
+from ..auth.validation import ValidationFailed
 from ..clock import Clock
 from ..config import Settings
-from ..environments.builder import worker_env
 from ..errors import ApiError, BadRequest, Forbidden, NotFound, Unavailable, disk_full, from_store
 from ..functions_token import Backend
 from ..ids import nanoid
@@ -57,9 +57,10 @@ from ..policy.attempts import after_attempt, error_object
 from ..store import job_queries, queries, run_transactions
 from ..store.errors import StoreError
 from ..workers import protocol
-from ..workers.attempt import AttemptOutcome, attempt_limits, run_attempt
-from ..workers.sandbox import prepare_attempt_directory
-from .browser_pool import PoolHandle, WorkerUnavailable
+from ..workers.attempt import AttemptOutcome
+from .attempts import Attempts, ProjectKeyValue
+from .auth_sessions import AuthSessionsHandle, SessionUnavailable, ValidSession
+from .browser_pool import PoolHandle
 from .job_control import USER_TERMINATE, JobChanged, JobControl
 from .lanes import Lanes
 from .store import StoreHandle
@@ -76,6 +77,18 @@ class RunnerStatistics(msgspec.Struct, frozen=True):
     waiting: int
     running: int
     draining: bool
+
+
+class _AuthDependencyFailed(Exception):
+    """The run's AuthSession could not be made valid: the run is canceled, as Intuned does."""
+
+    def __init__(self, code: str, message: str, last_attempt_error: dict[str, Any] | None = None) -> None:
+        super().__init__(message)
+        self.reason = {
+            "type": "auth-session-validate-dependency-failed",
+            "message": f"The AuthSession could not be validated: {message}",
+            "details": {"code": code, "lastAttemptError": last_attempt_error},
+        }
 
 
 class _Active:
@@ -140,18 +153,6 @@ class RunnerHandle:
         await self._ask(lambda r: TerminateJobRun(project=project, job_id=job_id, job_run_id=job_run_id, reply=r))
 
 
-class _KeyValue:
-    def __init__(self, store: StoreHandle, project: str) -> None:
-        self._store = store
-        self._project = project
-
-    async def get(self, key: str) -> Any:
-        return await self._store.read(queries.kv_get, self._project, key)
-
-    async def set(self, key: str, value: Any) -> None:
-        await self._store.write(queries.kv_set, self._project, key, value)
-
-
 def defaults_of(settings: Settings) -> run_options.Defaults:
     return run_options.Defaults(
         max_attempts=settings.runs.default_max_attempts,
@@ -169,12 +170,13 @@ class _Runner:
         clock: Clock,
         job_changed: JobChanged,
         backend: Backend | None = None,
+        auth: AuthSessionsHandle | None = None,
     ) -> None:
         self.store = store
-        self.pool = pool
         self.settings = settings
         self.clock = clock
-        self.backend = backend
+        self.attempts = Attempts(pool, settings, clock, backend)
+        self.auth = auth
         self.defaults = defaults_of(settings)
         self.projects: dict[str, ProjectVersion] = {}
         self.versions: dict[tuple[str, int], ProjectVersion] = {}
@@ -245,6 +247,10 @@ class _Runner:
             with active.scope:
                 try:
                     await self._attempts(active)
+                except _AuthDependencyFailed as e:
+                    with trio.CancelScope(shield=True):
+                        await self.store.write(run_transactions.cancel_run, run, active.attempt, e.reason)
+                        active.attempt = None
                 except Exception as e:  # noqa: BLE001 - one run's failure must not end the actor
                     with trio.CancelScope(shield=True):
                         retry_later = not await self._fail(active, e)
@@ -353,31 +359,29 @@ class _Runner:
             project, items, [nanoid() for _ in items], options, spec.configuration.max_runs
         )
 
-    def _runtime_fields(self, project: ProjectVersion, run: RunRecord) -> dict[str, Any]:
-        """What a Start on Intuned's runtime carries beyond ours: how its helpers reach the daemon."""
-        if project.environment is None or project.environment.runtime != "intuned":
-            return {}
-        if self.backend is None:
-            return {"runtime": "intuned"}
-        return {
-            "runtime": "intuned",
-            "functions_domain": self.backend.domain,
-            "workspace_id": self.backend.workspace_id,
-            "functions_token": self.backend.token(run.project, run.id, self.clock.now()),
-        }
+    async def _valid_session(self, project: ProjectVersion, run: RunRecord) -> ValidSession | None:
+        """The run's AuthSession, made valid for this attempt (spec §5.4); None when it names none."""
+        reference = run.options.auth_session
+        if not isinstance(reference, dict):
+            return None
+        if self.auth is None:
+            raise _AuthDependencyFailed("unavailable", "auth sessions are not available in this daemon")
+        try:
+            return await self.auth.valid_session(project, reference, run.id)
+        except ValidationFailed as e:
+            raise _AuthDependencyFailed(e.code, e.message, e.last_attempt_error) from e
+        except SessionUnavailable as e:
+            raise _AuthDependencyFailed(e.code, e.message) from e
 
     async def _one_attempt(self, active: _Active, project: ProjectVersion, number: int) -> AttemptOutcome:
         run = active.run
-        directory = self.settings.artifacts_path / run.id / str(number)
-        log_path = directory / "log.jsonl"
-        trace_path = directory / "trace.zip" if run.options.save_trace else None
-        video_dir = directory / "video" if self.settings.runs.record_video else None
-        await trio.to_thread.run_sync(prepare_attempt_directory, directory, self.settings.pool.worker_user)
-        start = protocol.Start(
-            attempt_id=f"{run.id}/{number}",
-            project_dir=project.path,
-            api=run.api,
-            parameters=run.parameters,
+        session = await self._valid_session(project, run)
+        proxy = run.options.proxy or (session.proxy if session else None)
+        start = await self.attempts.start(
+            project,
+            self.settings.artifacts_path / run.id / str(number),
+            save_trace=run.options.save_trace,
+            proxy=proxy,
             context=protocol.RunContext(
                 run_id=run.id,
                 project_name=run.project,
@@ -385,32 +389,21 @@ class _Runner:
                 attempt_number=number,
                 job_id=run.job_id,
                 job_run_id=run.job_run_id,
-                proxy=run.options.proxy,
+                auth_session_id=session.session_id if session else None,
+                proxy=proxy,
             ),
-            log_path=str(log_path),
-            trace_path=str(trace_path) if trace_path else None,
-            video_dir=str(video_dir) if video_dir else None,
-            proxy=run.options.proxy,
-            headless=self.settings.pool.headless,
-            max_result_bytes=self.settings.runs.max_result_bytes,
-            limits=attempt_limits(self.settings.runs),
-            **self._runtime_fields(project, run),
+            api=run.api,
+            parameters=run.parameters,
+            auth_state=session.state if session else None,
+            auth_parameters=session.parameters if session else None,
         )
-        try:
-            async with self.pool.lease(worker_env(self.settings.environments_path, project.environment)) as lease:
-                await self._start_attempt(active, number, start)
-                return await run_attempt(
-                    lease,
-                    start,
-                    timeout_s=run.options.request_timeout_s,
-                    abort_grace_s=self.settings.pool.abort_grace_s,
-                    kv=_KeyValue(self.store, run.project),
-                )
-        except WorkerUnavailable as e:
-            # The project's environment cannot start a worker (deleted, say): this attempt fails,
-            # like one whose worker crashed, instead of the run waiting for ever.
-            await self._start_attempt(active, number, start)
-            return AttemptOutcome("failed", error=error_object("script-process-crashed", str(e), retryable=True))
+        return await self.attempts.run(
+            project,
+            start,
+            timeout_s=run.options.request_timeout_s,
+            kv=ProjectKeyValue(self.store, run.project),
+            leased=lambda: self._start_attempt(active, number, start),
+        )
 
     async def _start_attempt(self, active: _Active, number: int, start: protocol.Start) -> None:
         await self.store.write(
@@ -476,7 +469,20 @@ class _Runner:
                 f"API '{command.api}' does not exist in project '{project.name}'",
                 details={"field": "api", "available": project.apis},
             )
-        options = run_options.for_request(command.request, project, self.defaults)
+        request = command.request
+        if project.auth_required and not request.auth_session:
+            raise BadRequest(
+                f"project '{project.name}' uses AuthSessions (Intuned.json authSessions.enabled): "
+                "the run must name one in authSession",
+                details={"field": "authSession"},
+            )
+        if isinstance(request.auth_session, dict) and "runtimeInput" in request.auth_session:
+            # The credentials go into the session, sealed; the run keeps only its id and options.
+            if self.auth is None:
+                raise Unavailable("auth sessions are not available")
+            reference = await self.auth.runtime_reference(project, request.auth_session)
+            request = msgspec.structs.replace(request, auth_session=reference)
+        options = run_options.for_request(request, project, self.defaults)
         run = await self.store.write(queries.insert_run, nanoid(), project, command.api, command.parameters, options)
         self.lanes.enqueue(run)
         self.admit()
@@ -580,10 +586,12 @@ async def run_runner(
     *,
     clock: Clock,
     backend: Backend | None = None,
+    auth: AuthSessionsHandle | None = None,
     task_status: trio.TaskStatus[tuple[RunnerHandle, Callable[[float], Awaitable[None]]]] = trio.TASK_STATUS_IGNORED,
 ) -> NoReturn:
-    """``backend``: where attempts on Intuned's runtime reach the daemon's backend functions."""
-    runner = _Runner(store, pool, settings, clock, job_changed, backend)
+    """``backend``: where attempts on Intuned's runtime reach the daemon's backend functions;
+    ``auth``: where runs that name an AuthSession get it made valid."""
+    runner = _Runner(store, pool, settings, clock, job_changed, backend, auth)
     unfinished = await _recover(runner, store)
     send, receive = trio.open_memory_channel[RunnerCommand](INBOX_SIZE)
     async with receive, trio.open_nursery() as nursery:

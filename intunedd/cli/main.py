@@ -7,6 +7,7 @@ from collections.abc import Sequence
 import click
 
 from .admin import health, keys, serve
+from .authsessions import authsessions
 from .context import DEFAULT_URL, VERSION, CliContext, json_option, set_project
 from .dev import dev
 from .jobs import jobruns, jobs
@@ -58,5 +59,5 @@ def main(argv: Sequence[str] | None = None) -> None:
     cli.main(args=argv, prog_name="intunedd")
 
 
-for command in (serve, health, keys, projects, runs, attempts, jobs, jobruns, sinks, dev):
+for command in (serve, health, keys, projects, runs, attempts, jobs, jobruns, sinks, authsessions, dev):
     cli.add_command(command)

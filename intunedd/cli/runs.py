@@ -65,18 +65,28 @@ def load_run_body(data: str, what: str = "run body") -> dict[str, Any]:
     return body
 
 
-def wait_for_result(state: CliContext, api: ApiClient, path: str, timeout: float | None) -> dict[str, Any]:
-    """Poll a result URL until the run is terminal, backing off from 0.1 s to 1 s between polls."""
+def wait_for_result(
+    state: CliContext,
+    api: ApiClient,
+    path: str,
+    timeout: float | None,
+    *,
+    terminal: frozenset[str] = TERMINAL_STATUSES,
+    what: str = "run",
+) -> dict[str, Any]:
+    """Poll a result URL until its status is ``terminal`` (a run's, by default), backing off from
+    0.1 s to 1 s between polls; ``what`` names the awaited thing when giving up."""
     deadline = None if timeout is None else state.monotonic() + timeout
     delay = POLL_FIRST_S
     while True:
         result = api.json_object("GET", path)
         status = result.get("status")
-        if status in TERMINAL_STATUSES:
+        if status in terminal:
             return result
         remaining = None if deadline is None else deadline - state.monotonic()
         if remaining is not None and remaining <= 0:
-            raise CliError(f"run {result.get('runId')} still {status} after {timeout:g}s", "timeout")
+            named = f"run {result.get('runId')}" if what == "run" else what
+            raise CliError(f"{named} still {status} after {timeout:g}s", "timeout")
         state.sleep(delay if remaining is None else min(delay, remaining))
         delay = min(delay * POLL_FACTOR, POLL_MAX_S)
 

@@ -35,6 +35,7 @@ META_FILE = "intunedd-environment.json"
 PARTIAL_SUFFIX = ".partial"
 INPUTS = ".inputs"
 UV_CACHE = ".uv-cache"
+DOWNLOADED_PYTHONS = ".python"
 MAX_MESSAGE_CHARS = 4000
 Progress = Callable[[str], Awaitable[None]]  # "resolving", "installing"
 
@@ -86,7 +87,7 @@ class Builder:
         env = dict(os.environ)
         env.update(
             UV_CACHE_DIR=self.settings.uv_cache_dir or str(self.root / UV_CACHE),
-            UV_PYTHON_DOWNLOADS="never",
+            UV_PYTHON_DOWNLOADS="manual" if self.settings.download_python else "never",
             UV_NO_CONFIG="1",
             UV_SYSTEM_CERTS="1",
             NO_COLOR="1",
@@ -104,6 +105,13 @@ class Builder:
         if done.returncode != 0:
             raise BuildError(_explanation(done.stderr.decode("utf-8", "replace")))
         return done.stdout.decode("utf-8", "replace")
+
+    async def download_python(self, version: str) -> None:
+        """Have uv download CPython ``version`` into the environments' own folder; BuildError if it cannot."""
+        await self._uv(["python", "install", version, "--install-dir", str(self.root / DOWNLOADED_PYTHONS)])
+
+    def downloaded_pythons(self) -> list[str]:
+        return sorted(str(p) for p in (self.root / DOWNLOADED_PYTHONS).glob("cpython-3.*/bin/python3"))
 
     def _ready(self, key: str) -> ProjectEnvironment | None:
         try:

@@ -33,10 +33,11 @@ class Plan(msgspec.Struct, frozen=True):
 
 
 class WorkerNeeds(msgspec.Struct, frozen=True):
-    """What intunedd's worker imports, by path: always ``common``; ``ours`` on intunedd's own path."""
+    """What intunedd's worker imports: ``common`` always, and ``playwright`` (the daemon's own pin)
+    on intunedd's own path, or on Intuned's where the project pins no Playwright of its own."""
 
     common: tuple[str, ...]
-    ours: tuple[str, ...]
+    playwright: str
 
 
 def plan(declared: Declared, interpreters: Sequence[Interpreter], needs: WorkerNeeds, *, intuned_runtime: bool) -> Plan:
@@ -52,7 +53,9 @@ def plan(declared: Declared, interpreters: Sequence[Interpreter], needs: WorkerN
         elif recent:
             chosen = _first(satisfying, recent) or recent[0]
             warnings += _python_warning(declared, chosen, satisfying)
-            return Plan("intuned", chosen, (*declared.requirements, *needs.common), tuple(warnings))
+            # The worker drives the browser with the project's Playwright pin; ours if it has none.
+            playwright = () if PLAYWRIGHT in declared.names else (needs.playwright,)
+            return Plan("intuned", chosen, (*declared.requirements, *needs.common, *playwright), tuple(warnings))
         else:
             warnings.append("Intuned's runtime needs Python 3.12 or newer, which this host does not have: "
                             "intunedd's own intuned_runtime and intuned_browser run this project")  # fmt: skip
@@ -60,7 +63,7 @@ def plan(declared: Declared, interpreters: Sequence[Interpreter], needs: WorkerN
     chosen = _first(satisfying, usable) or usable[0]
     warnings += _python_warning(declared, chosen, satisfying)
     requirements = declared.without(INTUNED_PACKAGES | {PLAYWRIGHT})
-    return Plan("intunedd", chosen, (*requirements, *needs.common, *needs.ours), tuple(warnings))
+    return Plan("intunedd", chosen, (*requirements, *needs.common, needs.playwright), tuple(warnings))
 
 
 def _first(preferred: Sequence[Interpreter], allowed: Sequence[Interpreter]) -> Interpreter | None:

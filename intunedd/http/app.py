@@ -21,6 +21,7 @@ from .handles import Handles
 from .keys import keys_blueprint
 from .openapi import document
 from .responses import json_response
+from .routes.auth_sessions import auth_sessions_blueprint
 from .routes.deliveries import deliveries_blueprint
 from .routes.functions import functions_blueprint
 from .routes.jobs import jobs_blueprint
@@ -154,4 +155,5 @@ def create_app(handles: Handles) -> QuartTrio:
     app.register_blueprint(events_blueprint(handles))
     app.register_blueprint(keys_blueprint(handles))
     app.register_blueprint(functions_blueprint(handles))
+    app.register_blueprint(auth_sessions_blueprint(handles))
     return app

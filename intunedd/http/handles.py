@@ -13,6 +13,8 @@ from ..actors.runner import RunnerHandle
 from ..actors.sink_dispatcher import DispatcherStatistics
 from ..clock import Clock
 from ..config import Settings
+from ..secrets import SecretBox
+from .auth_schemas import AuthSessionsApi
 from .key_cache import KeyCache
 from .records import Records
 
@@ -27,7 +29,10 @@ class Handles:
     runner: RunnerHandle
     deployer: DeployerHandle
     signing_secret: bytes
+    secrets: SecretBox  # seals and unseals AuthSession parameters, states and proxies
     sink_statistics: Callable[[], DispatcherStatistics]
     retention: RetentionHandle
     clock: Clock
+    # None until the daemon wires the AuthSessions actor; its operations answer 503 meanwhile.
+    auth_sessions: AuthSessionsApi | None = None
     known_keys: KeyCache = field(default_factory=KeyCache)

@@ -18,7 +18,8 @@ import msgspec
 from ..errors import ErrorBody
 from ..job_spec import JobCreate, JobSpec
 from ..store.keys import ApiKey
-from . import wire
+from . import auth_wire, wire
+from .auth_schemas import CreateSessionBody, StorageState, UpdateSessionBody, ValidateSessionBody
 from .keys import KeyList
 from .routes.functions import KvPut, KvSaved, KvValue
 from .schemas import MAX_QUERY_INT, RunStartBody
@@ -28,6 +29,8 @@ PROJECT = f"{WS}/projects/{{project}}"
 JOB = f"{PROJECT}/jobs/{{job_id}}"
 ATTEMPT = f"{PROJECT}/runs/{{run_id}}/attempts/{{number}}"
 FUNCTIONS = "/api/{workspace_id}/functions/{project}"
+SESSIONS = f"{PROJECT}/auth-sessions"
+SESSION = f"{SESSIONS}/{{session_id}}"
 PAGE_MAX = 500
 
 
@@ -161,6 +164,32 @@ OPERATIONS: tuple[Operation, ...] = (
               errors=(400, 401, 403, 413), functions=True),
     Operation("get", f"{FUNCTIONS}/auth-session/{{auth_session_id}}/parameters", "An AuthSession's parameters",
               200, dict[str, Any], errors=(401, 403, 404), functions=True),
+    Operation("get", SESSIONS, "List AuthSessions", 200, list[auth_wire.AuthSessionBody], errors=(401, 403)),
+    Operation("get", SESSION, "One AuthSession (never its parameters or state)", 200, auth_wire.AuthSessionBody),
+    Operation("delete", SESSION, "Delete an AuthSession", 204, None),
+    Operation(
+        "post", f"{SESSIONS}/create", "Start creating an AuthSession", 201, auth_wire.OperationStarted,
+        CreateSessionBody, errors=(*_BAD_BODY, 409, 503),
+    ),  # fmt: skip
+    Operation("get", f"{SESSIONS}/create/{{operation_id}}/result", "A create's result", 200, auth_wire.OperationResult),
+    Operation(
+        "post", f"{SESSION}/update", "Start creating an AuthSession again with new parameters", 201,
+        auth_wire.OperationStarted, UpdateSessionBody, errors=(*_BAD_BODY, 409, 503),
+    ),  # fmt: skip
+    Operation(
+        "get", f"{SESSION}/update/{{operation_id}}/result", "An update's result", 200, auth_wire.OperationResult
+    ),
+    Operation(
+        "post", f"{SESSION}/validate/start", "Start validating an AuthSession", 201, auth_wire.OperationStarted,
+        ValidateSessionBody, errors=(*_BAD_BODY, 409, 503),
+    ),  # fmt: skip
+    Operation(
+        "get", f"{SESSION}/validate/{{operation_id}}/result", "A validate's result", 200, auth_wire.OperationResult
+    ),
+    Operation(
+        "put", f"{SESSION}/state", "Import a Playwright storage state as a RECORDER session (intunedd's own)", 200,
+        auth_wire.AuthSessionBody, StorageState, errors=(*_BAD_BODY, 503),
+    ),  # fmt: skip
     Operation(
         "post", f"{WS}/deliveries/{{delivery_id}}/retry", "Retry a failed delivery now", 200, wire.DeliveryBody,
         errors=(401, 403, 404, 409),

@@ -1,5 +1,5 @@
-"""What the HTTP layer reads, and the two writes it makes itself (a delivery retried by hand,
-a key revoked): typed calls over the store actor, so routes never hold the store handle or
+"""What the HTTP layer reads, and the few writes it makes itself (a delivery retried by hand,
+a key revoked, an AuthSession deleted): typed calls over the store actor, so routes never hold the store handle or
 name a query. Everything else a route changes goes through the runner or the deployer."""
 
 from __future__ import annotations
@@ -11,7 +11,9 @@ from ..actors.store import StoreHandle, StoreStatistics
 from ..job_spec import JobRecord, JobRunRecord
 from ..messages import AttemptRecord, ProjectVersion, RunRecord
 from ..policy.run_filters import Condition
-from ..store import delivery_queries, job_queries, queries
+from ..secrets import SecretBox
+from ..store import auth_queries, delivery_queries, job_queries, queries
+from ..store.auth_queries import AuthOperation, AuthSessionRecord, OperationKind
 from ..store.delivery_queries import Delivery
 from ..store.keys import ApiKey, key_is_valid, list_api_keys, revoke_api_key
 
@@ -80,6 +82,27 @@ class Records:
 
     async def retry_delivery(self, delivery_id: str) -> Delivery:
         return await self._store.write(delivery_queries.retry_delivery, delivery_id)
+
+    # -- AuthSessions (never their parameters or state) ----------------------------------------
+
+    async def auth_sessions(self, project: str) -> list[AuthSessionRecord]:
+        return await self._store.read(auth_queries.list_sessions, project)
+
+    async def auth_session(self, project: str, session_id: str) -> AuthSessionRecord | None:
+        return await self._store.read(auth_queries.get_session, project, session_id)
+
+    async def auth_parameters(self, box: SecretBox, project: str, session_id: str) -> Any:
+        """A CREDENTIALS session's parameters, for Intuned's runtime; None for any other session."""
+        record = await self.auth_session(project, session_id)
+        if record is None or record.type != "CREDENTIALS":
+            return None
+        return (await self._store.read(auth_queries.session_secrets, box, project, session_id)).parameters
+
+    async def auth_operation(self, project: str, kind: OperationKind, op_id: str) -> AuthOperation | None:
+        return await self._store.read(auth_queries.get_operation, project, kind, op_id)
+
+    async def delete_auth_session(self, project: str, session_id: str) -> bool:
+        return await self._store.write(auth_queries.delete_session, project, session_id)
 
     # -- persistent store (the runtime's backend functions) ----------------------------------
 

@@ -16,6 +16,10 @@ CATEGORIES = {
     "script-timeout": "execution",
     "result-too-big-error": "execution",
     "script-process-crashed": "infrastructure",
+    "check-attempts-failed": "auth",
+    "create-attempts-failed": "auth",
+    "post-create-check-attempts-failed": "auth",
+    "auth-session-not-found": "auth",
 }
 
 

@@ -1,4 +1,4 @@
-"""The deploy transaction: a project version and its jobs-as-code, committed together."""
+"""The deploy transaction: a project version, its jobs-as-code and sessions-as-code, committed together."""
 
 from __future__ import annotations
 
@@ -6,17 +6,28 @@ from typing import Any
 
 from ..job_spec import JobRunRecord, JobSpec
 from ..messages import ProjectVersion
-from . import job_queries, queries
+from ..secrets import SecretBox
+from . import auth_queries, job_queries, queries
 from .queries import Tx
 
 
 def record(
-    tx: Tx, project: ProjectVersion, settings: Any, code_jobs: dict[str, JobSpec]
+    tx: Tx,
+    project: ProjectVersion,
+    settings: Any,
+    code_jobs: dict[str, JobSpec],
+    box: SecretBox,
+    code_auth_sessions: dict[str, dict[str, Any]],
 ) -> tuple[list[str], list[JobRunRecord]]:
     """Record the version and apply its ``intuned-resources/jobs``: create or update each,
     delete code jobs whose file is gone. Returns the changed job ids and the active JobRuns
-    of deleted jobs, which the runner terminates."""
+    of deleted jobs, which the runner terminates.
+
+    ``intuned-resources/auth-sessions`` are created or given the file's parameters; a session
+    whose file is gone is kept (deleting it would throw away a login): delete it over the API."""
     queries.record_deploy(tx, project, settings)
+    for session_id, parameters in code_auth_sessions.items():
+        auth_queries.upsert_code_session(tx, box, project.name, session_id, parameters)
     existing = {job.id: job for job in job_queries.list_jobs(tx.db, project.name)}
     changed = list(code_jobs)
     for job_id, spec in code_jobs.items():

@@ -3,7 +3,8 @@
     StoreError (message, details)
      ├── RecordMissing     the job, JobRun or run named does not exist
      ├── RecordExists      a create that would overwrite
-     └── CodeOwned         a job defined by the project's code, changed through the API
+     ├── CodeOwned         a job defined by the project's code, changed through the API
+     └── RecordUnreadable  a stored record that no longer decodes or unseals
 """
 
 from __future__ import annotations
@@ -27,4 +28,8 @@ class RecordExists(StoreError):
 
 
 class CodeOwned(StoreError):
+    pass
+
+
+class RecordUnreadable(StoreError):
     pass

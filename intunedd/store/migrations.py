@@ -191,3 +191,49 @@ def _environments(db: sqlite_utils.Database) -> None:
     # environment: JSON {key, runtime, python} of the version's own Python environment; NULL for
     # a project that declares no dependencies (and every version deployed before).
     db.executescript("ALTER TABLE project_versions ADD COLUMN environment TEXT;")
+
+
+@migrations(name="0008_auth_sessions")
+def _auth_sessions(db: sqlite_utils.Database) -> None:
+    # parameters, state, proxy and request are sealed (intunedd.secrets): never plaintext on disk.
+    # proxy_masked is the proxy with its password hidden, to show back without unsealing.
+    db.executescript(
+        """
+        CREATE TABLE auth_sessions (
+            project TEXT NOT NULL,
+            id TEXT NOT NULL,
+            type TEXT NOT NULL,
+            status TEXT NOT NULL,
+            source TEXT NOT NULL,
+            parameters BLOB,
+            state BLOB,
+            proxy BLOB,
+            proxy_masked TEXT,
+            options TEXT NOT NULL,
+            created_at TEXT NOT NULL,
+            updated_at TEXT NOT NULL,
+            last_checked_at TEXT,
+            PRIMARY KEY (project, id)
+        );
+        CREATE TABLE auth_operations (
+            id TEXT PRIMARY KEY,
+            project TEXT NOT NULL,
+            session_id TEXT NOT NULL,
+            kind TEXT NOT NULL,
+            status TEXT NOT NULL,
+            run_id TEXT,
+            error TEXT,
+            reason TEXT,
+            request BLOB NOT NULL,
+            created_at TEXT NOT NULL,
+            updated_at TEXT NOT NULL
+        );
+        CREATE INDEX auth_operations_status ON auth_operations (status);
+        """
+    )
+
+
+@migrations(name="0009_auth_required")
+def _auth_required(db: sqlite_utils.Database) -> None:
+    # auth_required: Intuned.json authSessions.enabled, so runs that name no session are refused.
+    db.executescript("ALTER TABLE project_versions ADD COLUMN auth_required INTEGER NOT NULL DEFAULT 0;")

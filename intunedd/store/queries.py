@@ -81,11 +81,13 @@ def ensure_secret(tx: Tx, generated: str) -> str:
 
 # -- projects -----------------------------------------------------------------------------
 
-_PROJECT_COLUMNS = "project, version, path, apis, api_access, max_concurrent, deployed_at, default_sink, environment"
+_PROJECT_COLUMNS = (
+    "project, version, path, apis, api_access, max_concurrent, deployed_at, default_sink, environment, auth_required"
+)
 
 
 def _project(row: tuple[Any, ...]) -> ProjectVersion:
-    name, version, path, apis, api_access, max_concurrent, deployed_at, default_sink, environment = row
+    name, version, path, apis, api_access, max_concurrent, deployed_at, default_sink, environment, auth_required = row
     return ProjectVersion(
         name=name,
         version=version,
@@ -96,6 +98,7 @@ def _project(row: tuple[Any, ...]) -> ProjectVersion:
         deployed_at=deployed_at,
         default_sink=_loads(default_sink),
         environment=None if environment is None else msgspec.convert(_loads(environment), ProjectEnvironment),
+        auth_required=bool(auth_required),
     )
 
 
@@ -111,7 +114,7 @@ def record_deploy(tx: Tx, project: ProjectVersion, settings: Any) -> None:
         (project.name, project.version, tx.now),
     )
     tx.execute(
-        f"INSERT INTO project_versions ({_PROJECT_COLUMNS}, settings) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+        f"INSERT INTO project_versions ({_PROJECT_COLUMNS}, settings) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
         (
             project.name,
             project.version,
@@ -122,6 +125,7 @@ def record_deploy(tx: Tx, project: ProjectVersion, settings: Any) -> None:
             project.deployed_at,
             _dumps(project.default_sink),
             None if project.environment is None else _dumps(project.environment),
+            int(project.auth_required),
             _dumps(settings),
         ),
     )

@@ -36,6 +36,7 @@ class AttemptOutcome(msgspec.Struct, frozen=True):
     result: Any = None
     extended_payloads: list[protocol.ExtendedPayload] = []
     error: dict[str, Any] | None = None
+    session: Any = None  # the storage state an auth-sessions/create attempt captured
 
 
 def attempt_limits(runs: RunSettings) -> protocol.AttemptLimits:
@@ -61,7 +62,9 @@ def _from_done(done: protocol.Done, start: protocol.Start) -> AttemptOutcome:
         size = len(msgspec.json.encode(done.result))
         if size > start.max_result_bytes:
             return _failed(result_too_big(size, start.max_result_bytes))
-        return AttemptOutcome("completed", result=done.result, extended_payloads=done.extended_payloads)
+        return AttemptOutcome(
+            "completed", result=done.result, extended_payloads=done.extended_payloads, session=done.session
+        )
     error = done.error or protocol.AttemptError(
         code="script-no-valid-output-received", message="The worker reported a failure without an error"
     )

@@ -34,7 +34,7 @@ from urllib.parse import unquote, urlsplit
 import msgspec
 from playwright.async_api import Browser, BrowserContext, Page, Playwright, ProxySettings, async_playwright
 
-from intunedd.workers import protocol, reaper, runtime_contract
+from intunedd.workers import auth, protocol, reaper, runtime_contract
 from intunedd.workers.cdp import debuggable_context
 from intunedd.workers.conventions import (
     HOOK_FILE,
@@ -139,11 +139,21 @@ class ApiLoader:
             sys.path.remove(entry)
 
     def automation(self, project_dir: Path, api: str) -> Automation:
-        key = (project_dir, api)
+        if not _API_NAME.fullmatch(api) or not (project_dir / "api" / f"{api}.py").is_file():
+            raise _ApiError(_unexpected(f"API '{api}' not found: no file api/{api}.py in the project"))
+        return self._function(project_dir, f"api/{api}", ("automation",), f"API '{api}'")
+
+    def auth_function(self, project_dir: Path, entry: str) -> Automation:
+        """``auth-sessions/create`` or ``auth-sessions/check``, whose function Intuned looks up by any name
+        of ``auth.ENTRY_NAMES``."""
+        if not (project_dir / f"{entry}.py").is_file():
+            raise _ApiError(_unexpected(f"no file {entry}.py in the project"))
+        return self._function(project_dir, entry, auth.ENTRY_NAMES, f"{entry}.py")
+
+    def _function(self, project_dir: Path, entry: str, names: tuple[str, ...], where: str) -> Automation:
+        key = (project_dir, entry)
         if key not in self._automations:
-            if not _API_NAME.fullmatch(api) or not (project_dir / "api" / f"{api}.py").is_file():
-                raise _ApiError(_unexpected(f"API '{api}' not found: no file api/{api}.py in the project"))
-            self._automations[key] = _load_coroutine("api." + api.replace("/", "."), "automation", f"API '{api}'")
+            self._automations[key] = _load_coroutine(entry.replace("/", "."), names, where)
         return self._automations[key]
 
     def setup_hook(self, project_dir: Path) -> SetupHook | None:
@@ -151,11 +161,11 @@ class ApiLoader:
         if not has_setup_hook(project_dir):
             return None
         if project_dir not in self._hooks:
-            self._hooks[project_dir] = _load_coroutine(HOOK_MODULE, HOOK_FUNCTION, HOOK_FILE.as_posix())
+            self._hooks[project_dir] = _load_coroutine(HOOK_MODULE, (HOOK_FUNCTION,), HOOK_FILE.as_posix())
         return self._hooks[project_dir]
 
 
-def _load_coroutine(module_name: str, name: str, where: str) -> Callable[..., Awaitable[Any]]:
+def _load_coroutine(module_name: str, names: tuple[str, ...], where: str) -> Callable[..., Awaitable[Any]]:
     importlib.invalidate_caches()  # the project's files may be newer than the import system's listings
     try:
         module = importlib.import_module(module_name)
@@ -163,9 +173,9 @@ def _load_coroutine(module_name: str, name: str, where: str) -> Callable[..., Aw
         # asyncio re-raises these out of the event loop, which would end the worker; Intuned counts
         # whatever the module raises while it is imported as the API's own error.
         raise _ApiError(_user_error(exc)) from exc
-    function = getattr(module, name, None)
+    name, function = next(((n, getattr(module, n)) for n in names if hasattr(module, n)), (names[0], None))
     if function is None:
-        raise _ApiError(_unexpected(f"{where} has no '{name}' function"))
+        raise _ApiError(_unexpected(f"{where} has no {' or '.join(repr(n) for n in names)} function"))
     if not inspect.iscoroutinefunction(function):
         raise _ApiError(_unexpected(f"{where}: '{name}' must be defined with 'async def'"))
     return function  # type: ignore[no-any-return]
@@ -347,7 +357,7 @@ def _user_error(exc: BaseException) -> AttemptError:
     )
 
 
-def _success(result: Any, payloads: list[dict[str, Any]], max_result_bytes: int) -> Done:
+def _success(result: Any, payloads: list[dict[str, Any]], max_result_bytes: int, session: Any = None) -> Done:
     try:
         raw = _result_encoder.encode(result)
         extended = msgspec.json.decode(_result_encoder.encode(payloads), type=list[ExtendedPayload])
@@ -355,18 +365,22 @@ def _success(result: Any, payloads: list[dict[str, Any]], max_result_bytes: int)
         return _failure("script-execution-exception", "Result is not JSON serializable")
     if len(raw) > max_result_bytes:
         return Done(success=False, error=result_too_big(len(raw), max_result_bytes))
-    return Done(success=True, result=msgspec.Raw(raw), extended_payloads=extended)
+    return Done(success=True, result=msgspec.Raw(raw), extended_payloads=extended, session=session)
 
 
 def _bounded(done: Done, start: Start) -> Done:
-    """``done`` shrunk to what the daemon accepts: errors cut to the limits, and output the daemon would
-    refuse as a protocol violation (huge extended payloads) turned into result-too-big-error."""
+    """``done`` shrunk to what the daemon accepts: errors cut to the limits; a session over the result limit,
+    or output the daemon would refuse as a protocol violation (huge extended payloads), turned into
+    result-too-big-error."""
     if done.error is not None:
         done = msgspec.structs.replace(done, error=bound_error(done.error, start.limits))
+    if done.session is not None and (size := len(_result_encoder.encode(done.session))) > start.max_result_bytes:
+        done = Done(success=False, error=result_too_big(size, start.max_result_bytes))
     size = len(protocol.encode(done)) - protocol.HEADER.size
     limit = protocol.max_from_worker_bytes(start.max_result_bytes)
     if size > limit:
-        message = f"The attempt's output (result and extended payloads) is {size} bytes, over the limit of {limit}"
+        output = "result, session and extended payloads"
+        message = f"The attempt's output ({output}) is {size} bytes, over the limit of {limit}"
         done = _failure("result-too-big-error", message, details={"sizeInBytes": size, "maxSizeInBytes": limit})
     return done
 
@@ -440,6 +454,7 @@ async def _open_browser(playwright: Playwright, config: WorkerConfig) -> Browser
 class _Attempt:
     start: Start
     aborted: bool = False
+    state: auth.StorageState | None = None  # Start.auth_state, checked
     task: asyncio.Task[Any] | None = None
     cdp_url: str | None = None  # of the attempt's own browser, when the project has a setup_context hook
 
@@ -583,16 +598,22 @@ class Worker:
         baseline = await asyncio.to_thread(reaper.own_children)
         try:
             try:
-                if start.runtime == "intuned":  # Intuned's runtime opens its own browser and context
-                    done = _bounded(await self._intuned.run(attempt, log, self.send_extend), start)
-                else:
-                    done = _bounded(await self._in_context(attempt, log), start)
+                done = _bounded(await self._dispatch(attempt, log), start)
             finally:
                 await asyncio.to_thread(reaper.kill_new_children, baseline)
             log.write("system", _summary(done))
         finally:
             log.close()
         return done
+
+    async def _dispatch(self, attempt: _Attempt, log: AttemptLog) -> Done:
+        try:
+            attempt.state = auth.storage_state(attempt.start.auth_state)
+        except auth.InvalidState as e:
+            return Done(success=False, error=_unexpected(str(e)))
+        if attempt.start.runtime == "intuned":  # Intuned's runtime opens its own browser and context
+            return await self._intuned.run(attempt, log, self.send_extend)
+        return await self._in_context(attempt, log)
 
     async def _in_context(self, attempt: _Attempt, log: AttemptLog) -> Done:
         async with self._context_for(attempt) as (context, page):
@@ -617,9 +638,9 @@ class Worker:
         project_dir = Path(start.project_dir).resolve()
         if not project_dir.is_dir():
             return Done(success=False, error=_unexpected(f"project directory {project_dir} does not exist"))
-        runtime = IntunedContext(run_context=start.context, channel=self)
+        runtime = IntunedContext(run_context=start.context, channel=self, auth_parameters=start.auth_parameters)
         with log.capture(), runtime.activate(), self._apis.entered(project_dir):
-            task = asyncio.create_task(self._call(project_dir, start.api, page, start.parameters, attempt.cdp_url))
+            task = asyncio.create_task(self._call(project_dir, attempt, page))
             attempt.task = task
             try:
                 await asyncio.wait({task})
@@ -634,23 +655,42 @@ class Worker:
             return Done(success=False, error=exc.error)
         if exc is not None:
             return _user_failure(exc)
-        return _success(task.result(), runtime.extended_payloads, start.max_result_bytes)
+        result, session = task.result()
+        if start.function == "auth-check":
+            return auth.check_done(result)
+        return _success(result, runtime.extended_payloads, start.max_result_bytes, session)
 
-    async def _call(self, project_dir: Path, api: str, page: Page, parameters: Any, cdp_url: str | None) -> Any:
-        automation = self._apis.automation(project_dir, api)
+    def _function(self, project_dir: Path, start: Start) -> Automation:
+        if start.function == "api":
+            return self._apis.automation(project_dir, start.api)
+        return self._apis.auth_function(project_dir, auth.entry(start))
+
+    async def _call(self, project_dir: Path, attempt: _Attempt, page: Page) -> tuple[Any, Any]:
+        """The function's result and, for auth-create, the session it left in its context."""
+        start = attempt.start
+        function = self._function(project_dir, start)
+        parameters = auth.entry_parameters(start)
         hook = self._apis.setup_hook(project_dir)
         prepared: AbstractAsyncContextManager[tuple[Any, Page]] = nullcontext((page.context, page))
         if hook is not None:
-            if cdp_url is None:
+            if attempt.cdp_url is None:
                 message = f"{HOOK_FILE.as_posix()} needs a local browser to reach over CDP; the worker's is remote"
                 raise _ApiError(_unexpected(message))
             prepared = setup_context(
-                hook, cdp_url=cdp_url, api=api, parameters=parameters, context=page.context, page=page
+                hook,
+                cdp_url=attempt.cdp_url,
+                api_name=auth.entry(start),
+                parameters=parameters,
+                context=page.context,
+                page=page,
             )
         try:
             async with prepared as (context, page):
-                args, kwargs = automation_arguments(automation, page, context, parameters)
-                return await automation(*args, **kwargs)
+                # Into the context the function gets, which Intuned's runtime also does after the hook.
+                await auth.load_state(context, attempt.state)
+                args, kwargs = automation_arguments(function, page, context, parameters)
+                result = await function(*args, **kwargs)
+                return result, await auth.capture(context) if start.function == "auth-create" else None
         except InvalidHookResult as e:
             raise _ApiError(_unexpected(str(e))) from e
 

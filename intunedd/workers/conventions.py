@@ -51,10 +51,11 @@ def has_setup_hook(project_dir: Path) -> bool:
 
 @asynccontextmanager
 async def setup_context(
-    hook: SetupHook, *, cdp_url: str, api: str, parameters: Any, context: BrowserContext, page: Page
+    hook: SetupHook, *, cdp_url: str, api_name: str, parameters: Any, context: BrowserContext, page: Page
 ) -> AsyncIterator[tuple[Any, Page]]:
-    """Await the hook for API ``api`` and give the context and page the automation is to use."""
-    result = await hook(cdp_url=cdp_url, api_name=f"api/{api}", api_parameters=parameters)
+    """Await the hook for the function ``api_name`` (``api/<name>``, or ``auth-sessions/create`` or ``check``)
+    and give the context and page the function is to use."""
+    result = await hook(cdp_url=cdp_url, api_name=api_name, api_parameters=parameters)
     if result is None:
         yield context, page
         return

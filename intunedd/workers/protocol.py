@@ -86,6 +86,12 @@ class Start(_Frame, tag="start"):
     functions_domain: str | None = None
     functions_token: str | None = None
     workspace_id: str | None = None
+    # What runs: the API named by ``api``, or the project's auth-sessions/create.py or check.py (spec §5.3).
+    function: Literal["api", "auth-create", "auth-check"] = "api"
+    # A Playwright storage state loaded into the attempt's fresh context before the function runs.
+    auth_state: Any = None
+    # What get_auth_session_parameters() returns; for auth-create also the ``params`` create is called with.
+    auth_parameters: Any = None
 
 
 def max_from_worker_bytes(max_result_bytes: int) -> int:
@@ -151,6 +157,8 @@ class Done(_Frame, tag="done"):
     extended_payloads: list[ExtendedPayload] = []
     error: AttemptError | None = None
     aborted: bool = False
+    # The storage state captured after a successful auth-create (an auth-check's ``result`` is its bool).
+    session: Any = None
 
 
 def aborted() -> Done:

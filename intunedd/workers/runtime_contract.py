@@ -33,7 +33,7 @@ from urllib.parse import unquote, urlsplit
 import msgspec
 import psutil
 
-from intunedd.workers import protocol, reaper
+from intunedd.workers import auth, protocol, reaper
 from intunedd.workers.cdp import BrowserExited, devtools_port
 from intunedd.workers.limits import result_too_big
 from intunedd.workers.protocol import AttemptError, Done, ExtendedPayload, Start
@@ -68,6 +68,7 @@ class _Envelope(msgspec.Struct):
 class _Success(msgspec.Struct, rename="camel"):
     result: Any = None
     extended_payloads: list[ExtendedPayload] | None = None
+    session: Any = None
 
 
 class _Failure(msgspec.Struct):
@@ -277,7 +278,7 @@ class IntunedRuntime:
         start = attempt.start
         if start.trace_path is not None:
             Path(start.trace_path).parent.mkdir(parents=True, exist_ok=True)
-        parameters = _parameters(start, pair.cdp_address, self._chromium, self._headless)
+        parameters = _parameters(start, attempt.state, pair.cdp_address, self._chromium, self._headless)
         try:
             await pair.send({"type": "start", "parameters": parameters})
         except OSError as e:  # a warm runtime that died while waiting
@@ -306,7 +307,9 @@ class IntunedRuntime:
             abort_signal.cancel()
 
 
-def _parameters(start: Start, cdp_address: str, chromium: list[str], headless: bool) -> dict[str, Any]:
+def _parameters(
+    start: Start, state: auth.StorageState | None, cdp_address: str, chromium: list[str], headless: bool
+) -> dict[str, Any]:
     """``RunApiParameters`` (spec §6.3) for one attempt."""
     context = start.context
     run_options: dict[str, Any] = {"environment": "cdp", "cdpAddress": cdp_address}
@@ -320,7 +323,7 @@ def _parameters(start: Start, cdp_address: str, chromium: list[str], headless: b
             "browserArgs": chromium[1:],
         }
     parameters: dict[str, Any] = {
-        "automationFunction": {"name": f"api/{start.api}", "params": start.parameters},
+        "automationFunction": {"name": auth.entry(start), "params": auth.entry_parameters(start)},
         "tracing": {"enabled": True, "filePath": start.trace_path} if start.trace_path else {"enabled": False},
         "runOptions": run_options,
         "context": {
@@ -333,6 +336,12 @@ def _parameters(start: Start, cdp_address: str, chromium: list[str], headless: b
     }
     if start.functions_token is not None:
         parameters["functionsToken"] = start.functions_token
+    if state is not None or start.auth_parameters is not None:
+        # The runtime loads a session only of type "state" and always needs one: without a state, an empty one.
+        session = msgspec.to_builtins(state or auth.StorageState())
+        parameters["auth"] = {"session": {"type": "state", "state": session}, "parameters": start.auth_parameters}
+    if start.function == "auth-create":
+        parameters["retrieveSession"] = True
     return parameters
 
 
@@ -380,7 +389,10 @@ def _to_done(frame: _Envelope | AttemptError | None, start: Start, returncode: i
     try:
         if frame.success:
             success = msgspec.convert(frame.result, _Success)
-            return Done(success=True, result=success.result, extended_payloads=success.extended_payloads or [])
+            if start.function == "auth-check":  # the runtime passes on whatever check returned
+                return auth.check_done(success.result)
+            payloads = success.extended_payloads or []
+            return Done(success=True, result=success.result, extended_payloads=payloads, session=success.session)
         return _failed(msgspec.convert(frame.result, _Failure), start)
     except msgspec.ValidationError as e:
         return _no_valid_output(returncode, f"invalid done message: {e}")
@@ -407,7 +419,7 @@ def _failed(failure: _Failure, start: Start) -> Done:
             )
             return Done(success=False, error=error)
         case code if code in _NOT_RUNNABLE:
-            message = f"API '{start.api}' cannot be run ({code})"
+            message = f"'{auth.entry(start)}' cannot be run ({code})"
             return Done(success=False, error=AttemptError("script-unexpected-error", message, retryable=False))
         case code:
             message = f"Intuned's runtime failed with {code}"

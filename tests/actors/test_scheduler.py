@@ -25,6 +25,7 @@ from intunedd.harness import project_archive
 from intunedd.job_spec import JobConfiguration, JobSpec
 from intunedd.messages import BusCommand
 from intunedd.policy.schedule import EPOCH
+from intunedd.secrets import SecretBox
 from intunedd.store import job_queries, queries
 from intunedd.store.db import open_db
 from intunedd.workers.protocol import WorkerConfig
@@ -269,8 +270,9 @@ async def test_a_deploy_of_200_scheduled_code_jobs_while_slots_fall_due(
         changes, clock = JobChanges(), CLOCK
         runner, _ = await nursery.start(partial(run_runner, store, pool, settings, changes.notify, clock=clock))
         events, _unread = trio.open_memory_channel[BusCommand](math.inf)
+        secrets = SecretBox.open(tmp_path / "secrets.key")
         deployer = await nursery.start(
-            partial(run_deployer, store, runner, settings, changes.notify, events, clock=clock)
+            partial(run_deployer, store, runner, settings, changes.notify, events, clock=clock, secrets=secrets)
         )
         await deployer.deploy("p", _code_jobs_archive(1))
         await nursery.start(

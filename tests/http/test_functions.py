@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import dataclasses
+from collections.abc import Awaitable, Callable
 from datetime import UTC, datetime
 from functools import partial
 from pathlib import Path
@@ -12,12 +13,14 @@ import pytest
 import trio
 
 from intunedd.actors.bus import run_bus
-from intunedd.actors.store import run_store
+from intunedd.actors.store import StoreHandle, run_store
 from intunedd.config import RunSettings, Settings
 from intunedd.functions_token import expiring, mint
 from intunedd.http.app import create_app
 from intunedd.http.handles import Handles
 from intunedd.http.records import Records
+from intunedd.secrets import SecretBox
+from intunedd.store import auth_queries
 from intunedd.store.db import open_db
 from intunedd.workers import protocol
 
@@ -42,7 +45,12 @@ def _token(project: str = "shop", lifetime_s: int = 600) -> dict[str, str]:
     return {"Authorization": f"Bearer {mint(SECRET, expiring(project, 'run-1', NOW, lifetime_s))}"}
 
 
-async def functions_app(nursery: trio.Nursery, tmp_path: Path, max_result_bytes: int = MAX_RESULT_BYTES) -> Any:
+async def functions_app(
+    nursery: trio.Nursery,
+    tmp_path: Path,
+    max_result_bytes: int = MAX_RESULT_BYTES,
+    seed: Callable[[StoreHandle, SecretBox], Awaitable[None]] | None = None,
+) -> Any:
     """The app over a real store; handles no backend function uses are left empty (None)."""
     bus = await nursery.start(partial(run_bus, buffer=10))
     store = await nursery.start(partial(run_store, open_db(tmp_path / "db.sqlite"), bus.publisher(), clock=CLOCK))
@@ -57,8 +65,11 @@ async def functions_app(nursery: trio.Nursery, tmp_path: Path, max_result_bytes:
         "workspace_id": "ws",
         "records": Records(store),
         "signing_secret": SECRET,
+        "secrets": SecretBox.open(tmp_path / "secrets.key"),
         "clock": CLOCK,
     }
+    if seed is not None:
+        await seed(store, values["secrets"])
     return create_app(Handles(**values))
 
 
@@ -144,11 +155,22 @@ async def test_values_over_the_store_limit_are_413_and_not_stored(client: Any) -
     assert await (await client.get(f"{BASE}/kv-store/big", headers=_token())).get_json() == {"value": None}
 
 
-async def test_auth_session_parameters_are_not_found_yet(client: Any) -> None:
+async def test_auth_session_parameters_are_answered_for_credentials_sessions_only(
+    nursery: trio.Nursery, tmp_path: Path
+) -> None:
+    async def seed(store: StoreHandle, box: SecretBox) -> None:
+        await store.write(auth_queries.create_session, box, "shop", "as-1", "CREDENTIALS", {"user": "u"}, None, {})
+        await store.write(auth_queries.create_session, box, "shop", "rt-1", "RUNTIME", {"user": "r"}, None, {})
+        await store.write(auth_queries.create_session, box, "other", "as-2", "CREDENTIALS", {"user": "o"}, None, {})
+
+    client = (await functions_app(nursery, tmp_path, seed=seed)).test_client()
     response = await client.get(f"{BASE}/auth-session/as-1/parameters", headers=_token())
-    answer = await response.get_json()
-    assert response.status_code == 404
-    assert {"code", "category", "message", "retirable", "correlationId"} <= answer.keys()
+    assert (response.status_code, await response.get_json()) == (200, {"parameters": {"user": "u"}})
+    for missing in ("rt-1", "as-2", "nope"):
+        response = await client.get(f"{BASE}/auth-session/{missing}/parameters", headers=_token())
+        answer = await response.get_json()
+        assert response.status_code == 404
+        assert {"code", "category", "message", "retirable", "correlationId"} <= answer.keys()
     unauthorised = await client.get(f"{BASE}/auth-session/as-1/parameters")
     assert unauthorised.status_code == 401
 

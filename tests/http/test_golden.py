@@ -18,9 +18,11 @@ import msgspec
 import pytest
 
 from intunedd.errors import BadRequest, NotFound
-from intunedd.http import job_schemas, schemas
+from intunedd.http import auth_schemas, job_schemas, schemas
+from intunedd.http.auth_wire import OperationStarted
 from intunedd.job_spec import JobRecord, JobRunRecord, JobSpec, snapshot
 from intunedd.messages import AttemptRecord, DeployOutcome, ProjectEnvironment, ProjectVersion, RunOptions, RunRecord
+from intunedd.store.auth_queries import AuthOperation, AuthSessionRecord
 from intunedd.store.delivery_queries import Delivery
 
 GOLDEN = Path(__file__).parent / "golden"
@@ -175,6 +177,36 @@ DELIVERY = Delivery(
     last_error="HTTP 503",
 )
 
+SESSION = AuthSessionRecord(
+    id="shop-login",
+    project="shop",
+    type="CREDENTIALS",
+    status="READY",
+    source="API",
+    proxy_masked="http://bob:****@proxy.example:8080",
+    options={"createAttempts": 3},
+    created_at=T0,
+    updated_at=T1,
+    last_checked_at=T1,
+    has_state=True,
+)
+OPERATION = AuthOperation(
+    id="7f3e0000-0000-4000-8000-000000000002",
+    project="shop",
+    session_id="shop-login",
+    kind="create",
+    status="pending",
+    run_id=None,
+    error=None,
+    reason=None,
+    created_at=T0,
+    updated_at=T0,
+)
+
+
+def _operation(**changes: Any) -> AuthOperation:
+    return msgspec.structs.replace(OPERATION, **changes)
+
 
 def _error_body(error: Exception) -> Any:
     body = msgspec.to_builtins(error.body())  # type: ignore[attr-defined]
@@ -234,6 +266,21 @@ CASES: dict[str, Callable[[], Any]] = {
     "delivery_pending": lambda: schemas.delivery_body(DELIVERY),
     "delivery_delivered": lambda: schemas.delivery_body(
         msgspec.structs.replace(DELIVERY, status="delivered", delivered_at=T1, last_status=200, last_error=None)
+    ),
+    "auth_session": lambda: auth_schemas.session_body(SESSION),
+    "auth_session_recorder": lambda: auth_schemas.session_body(
+        msgspec.structs.replace(SESSION, type="RECORDER", status="PENDING", proxy_masked=None, last_checked_at=None)
+    ),
+    "auth_started": lambda: OperationStarted("started", OPERATION.id),
+    "auth_validate_started": lambda: OperationStarted("pending", OPERATION.id),
+    "auth_result_pending": lambda: auth_schemas.operation_result(OPERATION),
+    "auth_result_in_progress": lambda: auth_schemas.operation_result(_operation(status="in_progress", run_id="r-9")),
+    "auth_result_done": lambda: auth_schemas.operation_result(_operation(status="done", run_id="r-9")),
+    "auth_result_failed": lambda: auth_schemas.operation_result(_operation(status="failed", error=ERROR)),
+    "auth_result_failed_bare": lambda: auth_schemas.operation_result(_operation(status="failed")),
+    "auth_result_canceled": lambda: auth_schemas.operation_result(_operation(status="canceled", reason=REASON)),
+    "auth_result_canceled_unknown_type": lambda: auth_schemas.operation_result(
+        _operation(status="canceled", reason={"type": "session-deleted", "message": "deleted", "details": {"a": 1}})
     ),
     "error_with_details": lambda: _error_body(BadRequest("api is required", details={"field": "api"})),
     "error_bare": lambda: _error_body(NotFound("No route for GET /x")),

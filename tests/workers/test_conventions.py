@@ -56,7 +56,9 @@ class Recorder:
 
 
 def hooked(hook: Recorder, api: str = "a", parameters: Any = None) -> AbstractAsyncContextManager[tuple[Any, Any]]:
-    return setup_context(hook, cdp_url="ws://x", api=api, parameters=parameters, context=CONTEXT, page=PAGE)
+    return setup_context(
+        hook, cdp_url="ws://x", api_name=f"api/{api}", parameters=parameters, context=CONTEXT, page=PAGE
+    )
 
 
 @pytest.mark.parametrize(

@@ -40,6 +40,12 @@ class KvSaved(msgspec.Struct):
     pass
 
 
+class AuthParameters(msgspec.Struct):
+    """What the runtime's ``get_auth_session_parameters`` reads."""
+
+    parameters: Any
+
+
 def _bearer_token() -> str:
     scheme, _, token = request.headers.get("Authorization", "").partition(" ")
     if scheme.lower() != "bearer" or not token:
@@ -91,6 +97,11 @@ def functions_blueprint(h: Handles) -> Blueprint:
     @bp.get(f"{FUNCTIONS}/auth-session/<auth_session_id>/parameters")
     async def auth_session_parameters(workspace_id: str, project: str, auth_session_id: str) -> Response:
         authorise(workspace_id, project)
-        raise NotFound(f"AuthSession '{auth_session_id}' not found", details={"field": "authSessionId"})
+        parameters = await h.records.auth_parameters(h.secrets, project, auth_session_id)
+        if parameters is None:
+            raise NotFound(
+                f"AuthSession '{auth_session_id}' has no parameters in this project", details={"field": "authSessionId"}
+            )
+        return json_response(AuthParameters(parameters))
 
     return bp

@@ -66,6 +66,7 @@ class IntunedContext:
     attributes: dict[str, Any] = field(default_factory=dict)
     extended_payloads: list[dict[str, Any]] = field(default_factory=list)
     last_extend: float = -math.inf
+    auth_parameters: Any = None  # of the run's AuthSession, when it has one
 
     _active: ClassVar[IntunedContext | None] = None
 
@@ -118,8 +119,12 @@ def delete_attribute(key: str) -> None:
     IntunedContext.current().attributes.pop(key, None)
 
 
-async def get_auth_session_parameters() -> dict[str, Any]:
-    raise RuntimeError("no auth session")
+async def get_auth_session_parameters() -> Any:
+    """The parameters the run's AuthSession was created with (Intuned fetches them; the worker is given them)."""
+    parameters = IntunedContext.current().auth_parameters
+    if parameters is None:
+        raise RuntimeError("get_auth_session_parameters: this run has no AuthSession with parameters")
+    return parameters
 
 
 class _AttemptStore(MutableMapping[str, Any]):

@@ -1,0 +1,292 @@
+"""The AuthSessions actor: runs the create, update and validate operations of the API, and makes a
+run's session valid before each of its attempts (spec §5.4).
+
+Every session has one ``SessionGate`` here, shared by everything that uses the session: runs'
+checks go side by side, a recreation happens once for all who need it, and the state the gate
+holds is the one stored (every change of it goes through this actor). Operations run as tasks of
+the actor's nursery; one the daemon did not finish (killed mid-creation) runs again at start.
+"""
+
+from __future__ import annotations
+
+import logging
+from typing import TYPE_CHECKING, Any, Literal, NoReturn
+
+import msgspec
+import trio
+
+from ..auth.validation import Limits, SessionGate, ValidationFailed, recreate
+from ..auth.worker_attempts import WorkerAttempts
+from ..clock import Clock, iso
+from ..config import Settings
+from ..errors import BadRequest, NotFound
+from ..functions_token import Backend
+from ..ids import nanoid, new_uuid
+from ..messages import ProjectVersion
+from ..policy.attempts import error_object
+from ..secrets import SecretBox
+from ..store import auth_queries, queries
+from ..store.auth_queries import AuthOperation, AuthSessionRecord
+from .attempts import Attempts, ProjectKeyValue
+from .browser_pool import PoolHandle
+from .store import StoreHandle
+
+if TYPE_CHECKING:  # the HTTP layer's bodies; importing it here would be circular (wire -> runner -> here)
+    from ..http.auth_schemas import CreateSessionBody, UpdateSessionBody, ValidateSessionBody
+
+log = logging.getLogger(__name__)
+DEFAULT_TIMEOUT_S = 600.0
+NOT_FOUND = "auth-session-not-found"
+
+
+class SessionUnavailable(Exception):
+    """A run's session cannot be used at all (it does not exist); ``code`` names why."""
+
+    def __init__(self, code: str, message: str) -> None:
+        super().__init__(message)
+        self.code = code
+        self.message = message
+
+
+class ValidSession(msgspec.Struct, frozen=True):
+    """What an attempt runs with."""
+
+    session_id: str
+    state: Any
+    parameters: Any  # None for RUNTIME and RECORDER sessions (get_auth_session_parameters() raises)
+    proxy: str | None
+
+
+class _AuthSessions:
+    def __init__(
+        self, store: StoreHandle, box: SecretBox, attempts: Attempts, settings: Settings, clock: Clock
+    ) -> None:
+        self.store = store
+        self.box = box
+        self.attempts = attempts
+        self.settings = settings
+        self.clock = clock
+        self.gates: dict[tuple[str, str], SessionGate] = {}
+        self.nursery: trio.Nursery | None = None
+
+    # -- gates ----------------------------------------------------------------------------
+
+    async def _gate(self, project: str, session_id: str) -> SessionGate:
+        key = (project, session_id)
+        if key not in self.gates:
+            secrets = await self.store.read(auth_queries.session_secrets, self.box, project, session_id)
+
+            async def save(state: Any) -> None:
+                await self.store.write(auth_queries.save_state, self.box, project, session_id, state, "READY")
+
+            self.gates[key] = SessionGate(
+                secrets.state,
+                save,
+                lambda: self.clock.now().timestamp(),
+                check_window_s=self.settings.auth_sessions.check_window_s,
+            )
+        return self.gates[key]
+
+    def _forget(self, project: str, session_id: str) -> None:
+        self.gates.pop((project, session_id), None)
+
+    async def _project(self, name: str) -> ProjectVersion:
+        found = next((p for p in await self.store.read(queries.current_projects) if p.name == name), None)
+        if found is None:
+            raise NotFound(f"project '{name}' is not deployed", details={"field": "projectName"})
+        return found
+
+    def _worker_attempts(
+        self, project: ProjectVersion, session_id: str, parameters: Any, *, proxy: str | None, save_trace: bool,
+        timeout_s: float = DEFAULT_TIMEOUT_S,
+    ) -> WorkerAttempts:  # fmt: skip
+        return WorkerAttempts(
+            self.attempts, project, session_id, parameters,
+            validation_id=nanoid(), proxy=proxy, timeout_s=timeout_s, save_trace=save_trace,
+            kv=ProjectKeyValue(self.store, project.name),
+        )  # fmt: skip
+
+    # -- runs -----------------------------------------------------------------------------
+
+    async def valid_session(self, project: ProjectVersion, ref: dict[str, Any], run_id: str) -> ValidSession:
+        """The session ``ref`` (a run's ``authSession``) names, valid; ValidationFailed (the session is
+        then EXPIRED) or SessionUnavailable otherwise."""
+        session_id = str(ref.get("id", ""))
+        record = await self.store.read(auth_queries.get_session, project.name, session_id)
+        if record is None:
+            raise SessionUnavailable(NOT_FOUND, f"AuthSession '{session_id}' does not exist in this project")
+        secrets = await self.store.read(auth_queries.session_secrets, self.box, project.name, session_id)
+        proxy = ref.get("proxy") or secrets.proxy
+        attempts = self._worker_attempts(
+            project, session_id, secrets.parameters, proxy=proxy, save_trace=bool(ref.get("saveTrace", False)),
+            timeout_s=float(ref.get("requestTimeout") or DEFAULT_TIMEOUT_S),
+        )  # fmt: skip
+        limits = Limits(
+            check_attempts=int(ref.get("checkAttempts") or 3),
+            create_attempts=int(ref.get("createAttempts") or 3),
+            recreate=bool(ref.get("autoRecreate", True)) and record.type != "RECORDER",
+        )
+        gate = await self._gate(project.name, session_id)
+        try:
+            state = await gate.valid_state(attempts, limits)
+        except ValidationFailed as e:
+            await self.store.write(auth_queries.set_status, project.name, session_id, "EXPIRED")
+            e.last_attempt_error = attempts.last_error
+            raise
+        await self.store.write(auth_queries.mark_checked, project.name, session_id, iso(self.clock.now()))
+        parameters = secrets.parameters if record.type == "CREDENTIALS" else None
+        return ValidSession(session_id, state, parameters, proxy)
+
+    async def runtime_reference(self, project: ProjectVersion, ref: dict[str, Any]) -> dict[str, Any]:
+        """A run's RUNTIME ``authSession`` with its ``runtimeInput`` moved into the (sealed) session."""
+        session_id = await self._runtime_session(project, ref)
+        return {**{k: v for k, v in ref.items() if k != "runtimeInput"}, "id": session_id}
+
+    async def _runtime_session(self, project: ProjectVersion, ref: dict[str, Any]) -> str:
+        """A RUNTIME session: its parameters come with the run; kept under its id (or one per input)."""
+        session_id = str(ref.get("id") or "runtime-" + new_uuid())
+        parameters = ref["runtimeInput"]
+        record = await self.store.read(auth_queries.get_session, project.name, session_id)
+        if record is None:
+            await self.store.write(
+                auth_queries.create_session, self.box, project.name, session_id, "RUNTIME", parameters, None, {}
+            )
+        else:
+            secrets = await self.store.read(auth_queries.session_secrets, self.box, project.name, session_id)
+            if secrets.parameters != parameters:
+                await self.store.write(
+                    auth_queries.set_parameters, self.box, project.name, session_id, parameters, secrets.proxy
+                )
+                self._forget(project.name, session_id)
+        return session_id
+
+    # -- operations -----------------------------------------------------------------------
+
+    async def start_create(self, project_name: str, body: CreateSessionBody) -> AuthOperation:
+        await self._project(project_name)
+        session_id = body.id or new_uuid()
+        self._forget(project_name, session_id)  # a session of that id deleted earlier may still have a gate
+        options = {"createAttempts": body.create_attempts, "checkAttempts": body.check_attempts}
+        await self.store.write(
+            auth_queries.create_session, self.box, project_name, session_id, "CREDENTIALS", body.parameters,
+            body.proxy, options,
+        )  # fmt: skip
+        return await self._operation(project_name, session_id, "create", msgspec.to_builtins(body))
+
+    async def start_update(self, project_name: str, session_id: str, body: UpdateSessionBody) -> AuthOperation:
+        await self._project(project_name)
+        record = await self._record(project_name, session_id)
+        if record.type == "RECORDER":
+            raise BadRequest("a RECORDER session is updated by importing a new state", details={"field": "type"})
+        secrets = await self.store.read(auth_queries.session_secrets, self.box, project_name, session_id)
+        await self.store.write(
+            auth_queries.set_parameters, self.box, project_name, session_id, body.parameters,
+            body.proxy if body.proxy is not None else secrets.proxy,
+        )  # fmt: skip
+        return await self._operation(project_name, session_id, "update", msgspec.to_builtins(body))
+
+    async def start_validate(self, project_name: str, session_id: str, body: ValidateSessionBody) -> AuthOperation:
+        await self._project(project_name)
+        await self._record(project_name, session_id)
+        return await self._operation(project_name, session_id, "validate", msgspec.to_builtins(body))
+
+    async def import_state(self, project_name: str, session_id: str, state: dict[str, Any]) -> AuthSessionRecord:
+        await self._project(project_name)
+        await self.store.write(auth_queries.import_state, self.box, project_name, session_id, state)
+        gate = self.gates.get((project_name, session_id))
+        if gate is not None:
+            gate.state, gate.version, gate.checked_at = state, gate.version + 1, None
+        return await self._record(project_name, session_id)
+
+    async def _record(self, project: str, session_id: str) -> AuthSessionRecord:
+        record = await self.store.read(auth_queries.get_session, project, session_id)
+        if record is None:
+            raise NotFound(f"AuthSession '{session_id}' not found", details={"field": "authSessionId"})
+        return record
+
+    async def _operation(
+        self, project: str, session_id: str, kind: Literal["create", "update", "validate"], request: dict[str, Any]
+    ) -> AuthOperation:
+        op = await self.store.write(auth_queries.new_operation, self.box, project, session_id, kind, request)
+        assert self.nursery is not None
+        self.nursery.start_soon(self._perform, op)
+        return op
+
+    async def _perform(self, op: AuthOperation) -> None:
+        """Run one operation to its end; whatever happens, it ends recorded (failed, at worst)."""
+        try:
+            request = await self.store.read(auth_queries.operation_request, self.box, op.id)
+            project = await self._project(op.project)
+            secrets = await self.store.read(auth_queries.session_secrets, self.box, op.project, op.session_id)
+            attempts = self._worker_attempts(
+                project, op.session_id, secrets.parameters, proxy=request.get("proxy") or secrets.proxy,
+                save_trace=bool(request.get("saveTrace")), timeout_s=float(request.get("requestTimeout") or 600),
+            )  # fmt: skip
+            await self.store.write(auth_queries.update_operation, op.id, "in_progress", run_id=attempts.validation_id)
+            record = await self._record(op.project, op.session_id)
+            limits = Limits(
+                check_attempts=int(request.get("checkAttempts") or 3),
+                create_attempts=int(request.get("createAttempts") or 3),
+                recreate=bool(request.get("autoRecreate", True)) and record.type != "RECORDER",
+            )
+            gate = await self._gate(op.project, op.session_id)
+            if op.kind == "validate":
+                await gate.valid_state(attempts, limits)
+            else:
+                await gate.replace(lambda: recreate(attempts, limits))
+            await self.store.write(auth_queries.update_operation, op.id, "done")
+        except ValidationFailed as e:
+            await self.store.write(auth_queries.set_status, op.project, op.session_id, "EXPIRED")
+            error = error_object(e.code, e.message, retryable=False, details={"lastAttemptError": attempts.last_error})
+            await self.store.write(auth_queries.update_operation, op.id, "failed", error=error)
+        except Exception as e:  # noqa: BLE001 - one operation's failure must not end the actor
+            log.exception("auth session operation %s failed", op.id)
+            error = error_object("internal-server-error", f"The operation failed inside the daemon: {type(e).__name__}",
+                                 retryable=True)  # fmt: skip
+            with trio.CancelScope(shield=True):
+                try:
+                    await self.store.write(auth_queries.update_operation, op.id, "failed", error=error)
+                except Exception:  # noqa: BLE001 - it stays unfinished, and runs again at the next start
+                    log.exception("could not record the failure of auth session operation %s", op.id)
+
+    async def recover(self) -> None:
+        operations, unreadable = await self.store.read(auth_queries.unfinished_operations_checked)
+        for what, why in unreadable:
+            log.error("auth session operation %s cannot be read and is left alone: %s", what, why)
+        assert self.nursery is not None
+        for op in operations:
+            log.info("auth session operation %s (%s of %s) was not finished: running it again", op.id, op.kind,
+                     op.session_id)  # fmt: skip
+            self.nursery.start_soon(self._perform, op)
+
+
+class AuthSessionsHandle:
+    """The routes' ``AuthSessionsApi`` and the runner's way to a valid session."""
+
+    def __init__(self, service: _AuthSessions) -> None:
+        self.start_create = service.start_create
+        self.start_update = service.start_update
+        self.start_validate = service.start_validate
+        self.import_state = service.import_state
+        self.valid_session = service.valid_session
+        self.runtime_reference = service.runtime_reference
+        self.forget = service._forget
+
+
+async def run_auth_sessions(
+    store: StoreHandle,
+    box: SecretBox,
+    pool: PoolHandle,
+    settings: Settings,
+    *,
+    clock: Clock,
+    backend: Backend | None = None,
+    task_status: trio.TaskStatus[AuthSessionsHandle] = trio.TASK_STATUS_IGNORED,
+) -> NoReturn:
+    service = _AuthSessions(store, box, Attempts(pool, settings, clock, backend), settings, clock)
+    async with trio.open_nursery() as nursery:
+        service.nursery = nursery
+        await service.recover()
+        task_status.started(AuthSessionsHandle(service))
+        await trio.sleep_forever()
+    raise AssertionError("unreachable")

@@ -1,0 +1,1 @@
+"""AuthSessions: stored browser logins that runs reuse, checked and recreated before attempts."""

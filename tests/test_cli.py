@@ -516,6 +516,7 @@ def _make_project(root: Path, settings: str | None) -> Path:
         ".venv/bin/python": "",
         "node_modules/a/index.js": "",
         ".parameters/api/x/default.json": "{}",
+        "auth-sessions-instances/me/auth-session.json": '{"cookies": [{"name": "sid", "value": "secret"}]}',
     }
     if settings is not None:
         files["Intuned.jsonc"] = settings

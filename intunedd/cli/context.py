@@ -29,7 +29,8 @@ POLL_MAX_S = 1.0
 POLL_FACTOR = 1.5
 TERMINAL_STATUSES = frozenset({"completed", "failed", "canceled"})
 PROJECT_FILES = ("Intuned.json", "Intuned.jsonc")
-DEPLOY_SKIP_NAMES = frozenset({".git", "__pycache__", ".venv", "node_modules"})
+# auth-sessions-instances/ holds `dev run authsession`'s logins (cookies, tokens): never uploaded.
+DEPLOY_SKIP_NAMES = frozenset({".git", "__pycache__", ".venv", "node_modules", "auth-sessions-instances"})
 DEPLOY_SKIP_SUFFIXES = (".pyc",)
 FILTER_RE = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*\s*(!=|>=|<=|=|>|<)\s*\S")
 MAX_CELL = 60

@@ -98,12 +98,12 @@ class _AuthSessions:
 
     def _worker_attempts(
         self, project: ProjectVersion, session_id: str, parameters: Any, *, proxy: str | None, save_trace: bool,
-        timeout_s: float = DEFAULT_TIMEOUT_S,
+        served_run_id: str | None = None, timeout_s: float = DEFAULT_TIMEOUT_S,
     ) -> WorkerAttempts:  # fmt: skip
         return WorkerAttempts(
-            self.attempts, project, session_id, parameters,
-            validation_id=nanoid(), proxy=proxy, timeout_s=timeout_s, save_trace=save_trace,
-            kv=ProjectKeyValue(self.store, project.name),
+            self.attempts, self.store, project, session_id, parameters,
+            validation_id=nanoid(), served_run_id=served_run_id, proxy=proxy, timeout_s=timeout_s,
+            save_trace=save_trace, kv=ProjectKeyValue(self.store, project.name),
         )  # fmt: skip
 
     # -- runs -----------------------------------------------------------------------------
@@ -119,7 +119,7 @@ class _AuthSessions:
         proxy = ref.get("proxy") or secrets.proxy
         attempts = self._worker_attempts(
             project, session_id, secrets.parameters, proxy=proxy, save_trace=bool(ref.get("saveTrace", False)),
-            timeout_s=float(ref.get("requestTimeout") or DEFAULT_TIMEOUT_S),
+            served_run_id=run_id, timeout_s=float(ref.get("requestTimeout") or DEFAULT_TIMEOUT_S),
         )  # fmt: skip
         limits = Limits(
             check_attempts=int(ref.get("checkAttempts") or 3),
@@ -130,12 +130,24 @@ class _AuthSessions:
         try:
             state = await gate.valid_state(attempts, limits)
         except ValidationFailed as e:
-            await self.store.write(auth_queries.set_status, project.name, session_id, "EXPIRED")
             e.last_attempt_error = attempts.last_error
+            await self._failed(attempts, e, project.name, session_id)
             raise
+        await attempts.finish(None)
         await self.store.write(auth_queries.mark_checked, project.name, session_id, iso(self.clock.now()))
         parameters = secrets.parameters if record.type == "CREDENTIALS" else None
         return ValidSession(session_id, state, parameters, proxy)
+
+    async def _failed(
+        self, attempts: WorkerAttempts, failure: ValidationFailed, project: str, session_id: str
+    ) -> dict[str, Any]:
+        """Record a session that could not be made valid: EXPIRED, its validation run failed."""
+        error = error_object(
+            failure.code, failure.message, retryable=False, details={"lastAttemptError": failure.last_attempt_error}
+        )
+        await self.store.write(auth_queries.set_status, project, session_id, "EXPIRED")
+        await attempts.finish(error)
+        return error
 
     async def runtime_reference(self, project: ProjectVersion, ref: dict[str, Any]) -> dict[str, Any]:
         """A run's RUNTIME ``authSession`` with its ``runtimeInput`` moved into the (sealed) session."""
@@ -214,6 +226,7 @@ class _AuthSessions:
 
     async def _perform(self, op: AuthOperation) -> None:
         """Run one operation to its end; whatever happens, it ends recorded (failed, at worst)."""
+        attempts: WorkerAttempts | None = None
         try:
             request = await self.store.read(auth_queries.operation_request, self.box, op.id)
             project = await self._project(op.project)
@@ -230,15 +243,18 @@ class _AuthSessions:
                 recreate=bool(request.get("autoRecreate", True)) and record.type != "RECORDER",
             )
             gate = await self._gate(op.project, op.session_id)
-            if op.kind == "validate":
-                await gate.valid_state(attempts, limits)
-            else:
-                await gate.replace(lambda: recreate(attempts, limits))
+            try:
+                if op.kind == "validate":
+                    await gate.valid_state(attempts, limits)
+                else:
+                    await gate.replace(lambda: recreate(attempts, limits))
+            except ValidationFailed as e:
+                e.last_attempt_error = attempts.last_error
+                error = await self._failed(attempts, e, op.project, op.session_id)
+                await self.store.write(auth_queries.update_operation, op.id, "failed", error=error)
+                return
+            await attempts.finish(None)
             await self.store.write(auth_queries.update_operation, op.id, "done")
-        except ValidationFailed as e:
-            await self.store.write(auth_queries.set_status, op.project, op.session_id, "EXPIRED")
-            error = error_object(e.code, e.message, retryable=False, details={"lastAttemptError": attempts.last_error})
-            await self.store.write(auth_queries.update_operation, op.id, "failed", error=error)
         except Exception as e:  # noqa: BLE001 - one operation's failure must not end the actor
             log.exception("auth session operation %s failed", op.id)
             error = error_object("internal-server-error", f"The operation failed inside the daemon: {type(e).__name__}",
@@ -246,6 +262,8 @@ class _AuthSessions:
             with trio.CancelScope(shield=True):
                 try:
                     await self.store.write(auth_queries.update_operation, op.id, "failed", error=error)
+                    if attempts is not None:
+                        await attempts.finish(error)
                 except Exception:  # noqa: BLE001 - it stays unfinished, and runs again at the next start
                     log.exception("could not record the failure of auth session operation %s", op.id)
 

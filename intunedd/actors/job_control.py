@@ -96,7 +96,14 @@ class JobControl:
 
     async def _save(self, command: CreateJob | UpdateJob) -> None:
         spec: JobSpec = command.spec
-        check_apis(self._runs.project(command.project), command.project, spec)
+        project = self._runs.project(command.project)
+        check_apis(project, command.project, spec)
+        if project is not None and project.auth_required and spec.auth_session is None:
+            raise BadRequest(
+                f"project '{project.name}' uses AuthSessions (Intuned.json authSessions.enabled): "
+                "the job must name one in auth_session",
+                details={"field": "auth_session"},
+            )
         if isinstance(command, CreateJob):
             await self._store.write(job_queries.insert_job, command.project, command.job_id, spec, "API")
         else:

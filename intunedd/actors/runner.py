@@ -27,6 +27,7 @@ import msgspec
 import trio
 
 from ..auth.validation import ValidationFailed
+from ..auth.worker_attempts import RUN_TYPE as AUTH_RUN_TYPE
 from ..clock import Clock
 from ..config import Settings
 from ..errors import ApiError, BadRequest, Forbidden, NotFound, Unavailable, disk_full, from_store
@@ -68,6 +69,9 @@ from .store import StoreHandle
 log = logging.getLogger(__name__)
 INBOX_SIZE = 64
 CANCELED_BY_USER = {"type": "cancelled-user-action", "message": "The run was canceled by user action."}
+VALIDATION_INTERRUPTED = error_object(
+    "script-process-crashed", "The daemon stopped during this AuthSession validation", retryable=False
+)
 # After the store refused to record a run's end (e.g. the disk is full), the run waits this
 # long and starts again: it is unfinished in the database, so nothing is lost meanwhile.
 RETRY_AFTER_STORE_FAILURE_S = 5.0
@@ -573,6 +577,12 @@ async def _recover(runner: _Runner, store: StoreHandle) -> list[RunRecord]:
         for record_id, reason in bad:
             log.error("quarantined %s %s: %s", kind, record_id, reason)
             await store.write(queries.quarantine, kind, record_id, reason)
+    # An AuthSession's validation run is not the runner's to drive: its validation happens again
+    # with the run that needs it (or the operation, which runs again), so the old one just ends.
+    validations = [run for run in unfinished if run.run_type == AUTH_RUN_TYPE]
+    for run in validations:
+        await store.write(run_transactions.fail_run, run, None, VALIDATION_INTERRUPTED)
+    unfinished = [run for run in unfinished if run.run_type != AUTH_RUN_TYPE]
     if interrupted or unfinished:
         log.info("recovering %d unfinished runs (%d interrupted attempts)", len(unfinished), interrupted)
     return unfinished

@@ -90,6 +90,24 @@ def test_a_created_session_logs_runs_in_and_its_secrets_stay_hidden(daemon: Daem
     assert secret.encode() not in (daemon.state_dir / "intunedd.db").read_bytes()
 
 
+def test_each_validation_is_a_run_of_its_own_linked_to_the_run_it_served(daemon: Daemon, site: LoginSite) -> None:
+    assert _create(daemon, "visible", site.credentials)["status"] == "done"
+    site.expire_all()
+    served = _run(daemon, site, {"id": "visible"})
+    assert served["status"] == "completed", served
+    with daemon.client() as c:
+        listed = c.get(daemon.path("auth", "/runs"), params={"filter": "run_type=AUTH_SESSION", "limit": 500}).json()
+    details = [daemon.detail("auth", r["id"]) for r in listed["items"]]
+    mine = [r for r in details if r["parameters"].get("parentRunId") == served["runId"]]
+    assert len(mine) == 1 and mine[0]["parameters"]["authSessionId"] == "visible"
+    validation = mine[0]
+    assert (validation["status"], validation["apiName"]) == ("completed", "auth-sessions/validate")
+    # The stored state had expired: a failed check, then a creation and the check after it.
+    assert [a["status"] for a in validation["attempts"]] == ["completed"] * len(validation["attempts"])
+    assert len(validation["attempts"]) >= 3
+    assert site.credentials["password"] not in str(validation)
+
+
 def test_an_expired_session_is_recreated_once_for_twenty_runs(daemon: Daemon, site: LoginSite) -> None:
     assert _create(daemon, "shared", site.credentials)["status"] == "done"
     site.expire_all()
@@ -160,6 +178,9 @@ def test_a_creation_cut_by_kill_9_finishes_after_the_restart(daemon_factory: Dae
         assert c.get(_sessions(d, "/killed")).json()["status"] == "READY"
     result = d.wait_for("auth", waiting, timeout=180)
     assert result["status"] == "completed" and result["result"]["user"] == "alice", result
+    with d.client() as c:
+        validations = c.get(d.path("auth", "/runs"), params={"filter": "run_type=AUTH_SESSION"}).json()["items"]
+    assert {r["status"] for r in validations} <= {"completed", "failed"}  # none left running by the kill
 
 
 def test_a_job_run_uses_its_jobs_session(daemon: Daemon, site: LoginSite) -> None:
@@ -207,3 +228,14 @@ def test_on_intuneds_runtime_a_session_is_created_checked_and_used(
     result = _run(d, site, {"id": "alice"})
     assert result["status"] == "completed" and result["result"]["user"] == "alice", result
     assert site.logins == before + 1
+
+
+def test_a_job_of_an_auth_project_must_name_a_session(daemon: Daemon, site: LoginSite) -> None:
+    body = {
+        "id": "anonymous",
+        "payload": [{"apiName": "private", "parameters": {"url": site.url}}],
+        "configuration": {},
+    }
+    with daemon.client() as c:
+        refused = c.post(daemon.path("auth", "/jobs"), json=body)
+    assert api_error(refused, 400)["details"]["field"] == "auth_session"

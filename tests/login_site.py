@@ -6,7 +6,8 @@
 - ``GET /private``: ``#user`` with the user's name when the ``sid`` cookie names a live session, else
   ``#anonymous``; either way ``#token`` and ``#tab`` show what the page finds in local/sessionStorage.
 
-``expire_all()`` ends every session server-side; ``logins`` counts successful logins.
+``expire_all()`` ends every session server-side; ``GET /rotate-password`` also changes the password
+(set ``password`` back to log in again); ``logins`` counts successful logins.
 """
 
 from __future__ import annotations
@@ -111,6 +112,11 @@ class LoginSite:
             def do_GET(self) -> None:
                 if self.path == "/login":
                     self._page(200, _LOGIN_FORM)
+                elif self.path == "/rotate-password":
+                    # What a user's password change does mid-job: every session ends, old credentials fail.
+                    site.expire_all()
+                    site.password = "rotated-" + secrets.token_hex(4)
+                    self._page(200, "<html><body>rotated</body></html>")
                 elif self.path == "/private":
                     cookie = SimpleCookie(self.headers.get("Cookie", ""))
                     sid = cookie["sid"].value if "sid" in cookie else None

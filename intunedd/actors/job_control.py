@@ -8,9 +8,13 @@ the runner never waits on the scheduler).
 
 from __future__ import annotations
 
-from collections.abc import Callable
+import logging
+from collections.abc import Awaitable, Callable
 from typing import Any, Protocol
 
+import msgspec
+
+from ..auth.validation import ValidationFailed
 from ..errors import BadRequest, Conflict, NotFound, Unavailable
 from ..ids import nanoid, new_uuid
 from ..job_spec import JobRecord, JobRunRecord, JobSpec, snapshot
@@ -28,6 +32,7 @@ from ..messages import (
 from ..policy import run_options
 from ..policy.job_runs import ACTIVE_JOB_RUN, lane_cap
 from ..store import job_queries, run_transactions
+from .auth_sessions import AuthSessionsHandle, SessionUnavailable
 from .lanes import Lanes
 from .store import StoreHandle
 
@@ -39,6 +44,9 @@ USER_TERMINATE = {"type": "terminated", "message": "The JobRun was terminated."}
 JobChanged = Callable[[str, str], None]  # project, job id; must not block
 
 
+log = logging.getLogger(__name__)
+
+
 class RunControl(Protocol):
     """What job control needs of the runner: its catalog, and its running runs."""
 
@@ -48,6 +56,9 @@ class RunControl(Protocol):
     def admit(self) -> None: ...
     def stop_items(self, job_run_id: str, *, cancel: dict[str, Any] | None, requeue: dict[str, Any] | None) -> None:
         """Stop the JobRun's running items: cancel them, or put them back to wait."""
+
+    def start_soon(self, task: Callable[..., Awaitable[None]], *args: Any) -> None:
+        """Run ``task`` beside the runner's command loop (never on it: it may take long)."""
 
 
 def check_apis(project: ProjectVersion | None, name: str, spec: JobSpec, apis: list[str] | None = None) -> None:
@@ -71,12 +82,14 @@ class JobControl:
         runs: RunControl,
         defaults: run_options.Defaults,
         changed: JobChanged,
+        auth: AuthSessionsHandle | None = None,
     ) -> None:
         self._store = store
         self._lanes = lanes
         self._runs = runs
         self._defaults = defaults
         self._changed = changed
+        self._auth = auth
 
     async def command(self, command: JobCommand) -> Any:
         if isinstance(command, CreateJob | UpdateJob):
@@ -126,6 +139,20 @@ class JobControl:
         self._changed(project, job_id)
         return {"message": "Paused"}
 
+    async def pause_for_auth(self, job_run_id: str, message: str) -> bool:
+        """An item's AuthSession could not be made valid mid-job (spec §2.6): the JobRun pauses until
+        the user fixes the session and resumes the job, and its running items (the one that failed
+        included) go back to waiting. False when the JobRun has ended: the item is simply canceled."""
+        job_run = await self._store.read(job_queries.job_run_by_id, job_run_id)
+        if job_run is None or job_run.status not in ("PENDING", "PAUSED"):
+            return False
+        if job_run.status != "PAUSED":
+            reason = {"type": "auth-session-invalid-mid-job", "message": message}
+            await self._store.write(job_queries.set_job_run_status, job_run, "PAUSED", reason=reason)
+        self._lanes.set_paused(job_run.id, True)
+        self._runs.stop_items(job_run.id, cancel=None, requeue=PAUSED_REASON)
+        return True
+
     async def _resume(self, project: str, job_id: str) -> dict[str, str]:
         await self._store.write(job_queries.set_job_state, project, job_id, "ACTIVE")
         job_run = await self._store.read(job_queries.active_job_run, project, job_id)
@@ -170,8 +197,37 @@ class JobControl:
             self._lanes.enqueue(run)
         if not runs and await self._store.write(job_queries.item_ended, job_run.id):
             self._lanes.close_job_run(job_run.id)
+        elif job.spec.auth_session is not None and self._auth is not None:
+            # §2.6: the JobRun's AuthSession is made valid before any of its items starts.
+            self._lanes.set_paused(job_run.id, True)
+            reference = msgspec.to_builtins(job.spec.auth_session)
+            self._runs.start_soon(self._validate_job_run, job_run, deployed, reference)
         self._runs.admit()
         return job_run
+
+    async def _validate_job_run(self, job_run: JobRunRecord, project: ProjectVersion, reference: Any) -> None:
+        """Let the JobRun's items start once its session is valid; else the JobRun ends CANCELED."""
+        assert self._auth is not None
+        try:
+            await self._auth.valid_session(project, reference, job_run.id)
+        except (ValidationFailed, SessionUnavailable) as e:
+            kind = (
+                "auth-session-not-found"
+                if isinstance(e, SessionUnavailable)
+                else "auth-session-validate-dependency-failed"
+            )
+            reason = {"type": kind, "message": f"The AuthSession could not be validated: {e.message}",
+                      "details": {"code": e.code}}  # fmt: skip
+            current = await self._store.read(job_queries.job_run_by_id, job_run.id)
+            if current is not None and current.status in ACTIVE_JOB_RUN:
+                await self.terminate(current, reason, status="CANCELED")
+            return
+        except Exception:  # noqa: BLE001 - the items then validate the session themselves, as each attempt does
+            log.exception("could not validate the AuthSession of JobRun %s before its items", job_run.id)
+        current = await self._store.read(job_queries.job_run_by_id, job_run.id)
+        if current is not None and current.status == "PENDING":  # not paused or ended meanwhile
+            self._lanes.set_paused(job_run.id, False)
+            self._runs.admit()
 
     async def _terminate_command(self, command: TerminateJobRun) -> dict[str, str]:
         job_run = await self._store.read(job_queries.get_job_run, command.project, command.job_id, command.job_run_id)
@@ -182,9 +238,10 @@ class JobControl:
         await self.terminate(job_run, USER_TERMINATE)
         return {"message": "JobRun terminated"}
 
-    async def terminate(self, job_run: JobRunRecord, reason: dict[str, Any]) -> None:
+    async def terminate(self, job_run: JobRunRecord, reason: dict[str, Any], status: str = "TERMINATED") -> None:
         """Nothing more starts; waiting items are canceled now, running ones as they stop."""
-        canceled = await self._store.write(run_transactions.terminate_job_run, job_run, reason, TERMINATED_REASON)
+        items_reason = TERMINATED_REASON if status == "TERMINATED" else reason
+        canceled = await self._store.write(run_transactions.terminate_job_run, job_run, reason, items_reason, status)
         self._lanes.remove(set(canceled))
         self._lanes.close_job_run(job_run.id)
-        self._runs.stop_items(job_run.id, cancel=TERMINATED_REASON, requeue=None)
+        self._runs.stop_items(job_run.id, cancel=items_reason, requeue=None)

@@ -88,9 +88,10 @@ class _AuthDependencyFailed(Exception):
 
     def __init__(self, code: str, message: str, last_attempt_error: dict[str, Any] | None = None) -> None:
         super().__init__(message)
-        self.reason = {
+        self.message = f"The AuthSession could not be validated: {message}"
+        self.reason: dict[str, Any] = {
             "type": "auth-session-validate-dependency-failed",
-            "message": f"The AuthSession could not be validated: {message}",
+            "message": self.message,
             "details": {"code": code, "lastAttemptError": last_attempt_error},
         }
 
@@ -185,7 +186,7 @@ class _Runner:
         self.projects: dict[str, ProjectVersion] = {}
         self.versions: dict[tuple[str, int], ProjectVersion] = {}
         self.lanes = Lanes(self._cap)
-        self.jobs = JobControl(store, self.lanes, self, self.defaults, job_changed)
+        self.jobs = JobControl(store, self.lanes, self, self.defaults, job_changed, auth)
         self.active: dict[str, _Active] = {}
         self.waiters: dict[str, list[trio.MemorySendChannel[Reply[Any]]]] = {}
         self.held: set[str] = set()  # unfinished runs waiting for the store to take writes again
@@ -213,6 +214,10 @@ class _Runner:
                 return
             active = self.active[run.id] = _Active(run)
             self.nursery.start_soon(self._drive, active)
+
+    def start_soon(self, task: Callable[..., Awaitable[None]], *args: Any) -> None:
+        assert self.nursery is not None
+        self.nursery.start_soon(task, *args)
 
     def stop_items(self, job_run_id: str, *, cancel: dict[str, Any] | None, requeue: dict[str, Any] | None) -> None:
         for active in self.active.values():
@@ -253,8 +258,13 @@ class _Runner:
                     await self._attempts(active)
                 except _AuthDependencyFailed as e:
                     with trio.CancelScope(shield=True):
-                        await self.store.write(run_transactions.cancel_run, run, active.attempt, e.reason)
-                        active.attempt = None
+                        # In a JobRun the JobRun pauses and this run waits with it (§2.6); else it ends.
+                        paused = run.job_run_id is not None and await self.jobs.pause_for_auth(
+                            run.job_run_id, e.message
+                        )
+                        if not paused:
+                            await self.store.write(run_transactions.cancel_run, run, active.attempt, e.reason)
+                            active.attempt = None
                 except Exception as e:  # noqa: BLE001 - one run's failure must not end the actor
                     with trio.CancelScope(shield=True):
                         retry_later = not await self._fail(active, e)

@@ -96,8 +96,9 @@ def interrupt_attempt(tx: Tx, run: RunRecord, number: int) -> None:
 
 
 def terminate_job_run(
-    tx: Tx, job_run: JobRunRecord, reason: dict[str, Any], items_reason: dict[str, Any]
+    tx: Tx, job_run: JobRunRecord, reason: dict[str, Any], items_reason: dict[str, Any], status: str = "TERMINATED"
 ) -> list[str]:
-    """End a JobRun: nothing more starts and its waiting items are canceled (their ids returned)."""
-    job_queries.set_job_run_status(tx, job_run, "TERMINATED", reason=reason, ended=True)
+    """End a JobRun (TERMINATED, or CANCELED before it started): nothing more starts and its waiting
+    items are canceled (their ids returned)."""
+    job_queries.set_job_run_status(tx, job_run, status, reason=reason, ended=True)
     return job_queries.cancel_waiting_runs(tx, job_run.id, items_reason)

@@ -18,6 +18,11 @@ pytestmark = pytest.mark.e2e
 
 PROJECT = {
     **AUTH_FILES,
+    "api/rotate.py": """
+        async def automation(page, params, **_kwargs):
+            await page.goto(params["url"] + "/rotate-password")
+            return "rotated"
+    """,
     "api/private.py": """
         from intuned_runtime import run_info
 
@@ -239,3 +244,59 @@ def test_a_job_of_an_auth_project_must_name_a_session(daemon: Daemon, site: Logi
     with daemon.client() as c:
         refused = c.post(daemon.path("auth", "/jobs"), json=body)
     assert api_error(refused, 400)["details"]["field"] == "auth_session"
+
+
+def test_a_session_lost_mid_job_pauses_the_job_run_until_the_job_is_resumed(daemon: Daemon, site: LoginSite) -> None:
+    assert _create(daemon, "mid-job", site.credentials)["status"] == "done"
+    item = {"apiName": "private", "parameters": {"url": site.url}}
+    body = {
+        "id": "loses-its-login",
+        # One at a time: the first item changes the password, so the next ones' session is lost.
+        "payload": [{"apiName": "rotate", "parameters": {"url": site.url}}, item, item],
+        "configuration": {"maxConcurrentRequests": 1},
+        "auth_session": {"id": "mid-job", "checkAttempts": 1, "createAttempts": 1},
+    }
+    password = site.password
+    with daemon.client() as c:
+        assert c.post(daemon.path("auth", "/jobs"), json=body).status_code == 201
+        try:
+            job_run_id = c.post(daemon.path("auth", "/jobs/loses-its-login/trigger")).json()["jobRunId"]
+            path = daemon.path("auth", f"/jobs/loses-its-login/runs/{job_run_id}")
+            job_run = _job_run_until(c, path, {"PAUSED", "COMPLETED", "CANCELED", "TERMINATED"})
+            assert (job_run["status"], job_run["reason"]["type"]) == ("PAUSED", "auth-session-invalid-mid-job")
+        finally:
+            site.password = password  # the user fixes the login (the stored credentials work again)
+        assert c.post(daemon.path("auth", "/jobs/loses-its-login/resume")).status_code == 200
+        job_run = _job_run_until(c, path, {"COMPLETED", "FAILURE", "TERMINATED"})
+    assert (job_run["status"], job_run["successful_runs"]) == ("COMPLETED", 3), job_run
+
+
+def test_a_job_run_whose_session_cannot_be_validated_is_canceled_before_any_item(
+    daemon: Daemon, site: LoginSite
+) -> None:
+    wrong = {**site.credentials, "password": "not-it"}
+    assert (
+        _operation(daemon, "/create", "/create/{op}/result", {"id": "never", "parameters": wrong})["status"] == "failed"
+    )
+    body = {
+        "id": "cannot-start",
+        "payload": [{"apiName": "private", "parameters": {"url": site.url}}],
+        "configuration": {},
+        "auth_session": {"id": "never", "checkAttempts": 1, "createAttempts": 1},
+    }
+    with daemon.client() as c:
+        assert c.post(daemon.path("auth", "/jobs"), json=body).status_code == 201
+        job_run_id = c.post(daemon.path("auth", "/jobs/cannot-start/trigger")).json()["jobRunId"]
+        path = daemon.path("auth", f"/jobs/cannot-start/runs/{job_run_id}")
+        job_run = _job_run_until(c, path, {"CANCELED", "COMPLETED", "TERMINATED"})
+        runs = c.get(daemon.path("auth", "/runs"), params={"filter": f"job_run_id={job_run_id}"}).json()["items"]
+    assert (job_run["status"], job_run["reason"]["type"]) == ("CANCELED", "auth-session-validate-dependency-failed")
+    assert [(r["status"], r["attemptsCount"]) for r in runs] == [("canceled", 0)]
+
+
+def _job_run_until(c: Any, path: str, statuses: set[str]) -> dict[str, Any]:
+    deadline = time.monotonic() + 120
+    while (job_run := c.get(path).json()["jobRun"])["status"] not in statuses:
+        assert time.monotonic() < deadline, job_run
+        time.sleep(0.1)
+    return dict(job_run)

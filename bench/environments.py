@@ -36,21 +36,12 @@ from bench.pages import PageServer, page_title
 from bench.throughput import TITLE_API, daemon_latency, daemon_throughput
 from intunedd.environments.interpreters import available
 from intunedd.harness import DaemonProcess
-
-PYPROJECT = """
-[project]
-name = "{name}"
-version = "0.1.0"
-requires-python = ">=3.12,<3.13"
-dependencies = [
-    "playwright==1.58.0", "intuned-runtime", "intuned-browser", "beautifulsoup4", "pydantic>=2", "httpx"{extra}
-]
-"""
+from tests.intuned_project import intuned_pyproject
 
 
-def _project(name: str, extra: str = "") -> dict[str, str]:
+def _project(name: str, *extra: str) -> dict[str, str]:
     return {
-        "pyproject.toml": PYPROJECT.format(name=name, extra=extra),
+        "pyproject.toml": intuned_pyproject(name, "httpx", *extra),
         "api/title.py": TITLE_API,
         "api/echo.py": ECHO_API,
     }
@@ -69,7 +60,7 @@ def deploy_times(session: Session, runtime: bool) -> list[tuple[str, float, dict
     start_daemon(first)
     rows = [("cold: empty uv cache, new environment", *_deploy_s(first, "p1", _project("p1")))]
     rows.append(("redeploy, dependencies unchanged", *_deploy_s(first, "p1", _project("p1"))))
-    rows.append(("another project, same resolved set", *_deploy_s(first, "p2", _project("p2", ', "six>=0"'))))
+    rows.append(("another project, same resolved set", *_deploy_s(first, "p2", _project("p2", "six>=0"))))
     second = session.daemon(2, "deploy-warm", environments=environments)
     start_daemon(second)
     rows.append(("new state dir, warm uv cache", *_deploy_s(second, "p1", _project("p1"))))

@@ -14,8 +14,10 @@ from typing import Annotated, Any, Literal
 
 import msgspec
 
+from .errors import ApiError
+from .policy.rate_limits import parse_config
 from .sinks.config import parse_sink
-from .sinks.destinations import allowing, parse_networks
+from .sinks.destinations import Network, allowing, parse_networks
 
 DEFAULT_CONFIG_PATHS = ("/etc/intunedd/intunedd.toml",)
 MiB = 1024 * 1024
@@ -31,6 +33,7 @@ class ServerSettings(_Section, frozen=True):
     max_body_bytes: int = 50 * MiB
     max_json_depth: int = 64
     public_base_url: str = ""
+    dashboard_session_s: Annotated[float, msgspec.Meta(gt=0)] = 12 * 3600.0
 
 
 class PoolSettings(_Section, frozen=True):
@@ -126,6 +129,30 @@ class AuthSessionSettings(_Section, frozen=True):
     check_window_s: Annotated[float, msgspec.Meta(ge=0)] = 0.0
 
 
+class CollectionSettings(_Section, frozen=True):
+    """The Scraping Pros-compatible /v1 API (intunedd/collections); see config/intunedd.toml."""
+
+    allowed_networks: list[str] = []  # CIDRs request URLs may reach despite being non-public
+    requests_per_minute: Annotated[int, msgspec.Meta(ge=0)] = 600
+    callback_secret: str = ""
+    max_concurrent: Annotated[int, msgspec.Meta(ge=0)] = 0  # 0: pool.size
+    request_timeout_s: Annotated[float, msgspec.Meta(gt=0, le=3600)] = 60.0
+    result_retention_s: Annotated[float, msgspec.Meta(gt=0)] = 86400.0
+    max_result_bytes: Annotated[int, msgspec.Meta(ge=1024)] = 10 * MiB
+    proxy: str = ""
+    rate_limits: list[dict[str, Any]] = []  # a queue's rateLimits shape: how fast collection jobs start
+
+    @property
+    def networks(self) -> tuple[Network, ...]:
+        return parse_networks(self.allowed_networks)
+
+
+class MetricsSettings(_Section, frozen=True):
+    # "host:port" serving /metrics without an API key; empty: only the main port's (with a key)
+    listen: Annotated[str, msgspec.Meta(pattern=r"^(\S+:\d{1,5})?$")] = ""
+    max_label_sets: Annotated[int, msgspec.Meta(ge=1)] = 200
+
+
 class Settings(_Section, frozen=True):
     state_dir: str = ""
     workspace_id: str = ""
@@ -140,6 +167,8 @@ class Settings(_Section, frozen=True):
     retention: RetentionSettings = RetentionSettings()
     environments: EnvironmentSettings = EnvironmentSettings()
     auth_sessions: AuthSessionSettings = AuthSessionSettings()
+    collections: CollectionSettings = CollectionSettings()
+    metrics: MetricsSettings = MetricsSettings()
 
     @property
     def state_path(self) -> Path:
@@ -243,6 +272,15 @@ def load_settings(path: str | None = None, environ: Mapping[str, str] = os.envir
         allowed = parse_networks(settings.sinks.allow_networks)
     except ValueError as e:
         raise ConfigError(f"sinks.allow_networks: {e}") from e
+    try:
+        parse_networks(settings.collections.allowed_networks)
+    except ValueError as e:
+        raise ConfigError(f"collections.allowed_networks: {e}") from e
+    if settings.collections.rate_limits:
+        try:
+            parse_config(settings.collections.rate_limits, None, None, field_prefix="collections")
+        except ApiError as e:
+            raise ConfigError(e.message) from e
     if settings.sinks.default:
         try:
             with allowing(allowed):

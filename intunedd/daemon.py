@@ -1,8 +1,8 @@
 """The daemon: one trio process whose root nursery hosts the actors and the HTTP server.
 
 Start order is dependency order, each through ``nursery.start`` so a failing actor fails
-start-up loudly:  bus → store → pool → sink dispatcher → auth sessions → runner → deployer →
-scheduler → retention → http.
+start-up loudly:  bus → store → pool → sink dispatcher → auth sessions → rate limiter → runner → collections →
+deployer → scheduler → retention → metrics → http (and the key-less metrics listener, if set).
 
 One shutdown path: SIGTERM or SIGINT sets ``shutdown``; Hypercorn stops accepting
 connections, the runner drains (nothing new starts; running attempts get
@@ -29,20 +29,26 @@ import trio
 from .actors.auth_sessions import run_auth_sessions
 from .actors.browser_pool import run_browser_pool
 from .actors.bus import run_bus
+from .actors.collections import run_collections
 from .actors.deployer import run_deployer
+from .actors.metrics import run_metrics
+from .actors.rate_limiter import run_rate_limiter
 from .actors.retention import run_retention
 from .actors.runner import run_runner
 from .actors.scheduler import JobChanges, run_scheduler
 from .actors.sink_dispatcher import HttpClientFactory, run_sink_dispatcher
 from .actors.store import run_store
 from .clock import Clock, SystemClock
+from .collections import signing
 from .config import Settings
 from .functions_token import Backend
 from .http.app import create_app
 from .http.handles import Handles
+from .http.metrics import metrics_app
 from .http.records import Records
 from .http.signing import public_base_url
 from .ids import new_uuid
+from .metrics.statistics import Sources
 from .secrets import SecretBox, lock_key_file
 from .sinks import destinations
 from .store import queries
@@ -135,16 +141,31 @@ async def run_daemon(
                 user=worker_user,
             )
         )
+        callback_secret = await trio.to_thread.run_sync(signing.callback_secret, settings)
         sinks = await root.start(
-            partial(run_sink_dispatcher, store, bus, settings.sinks, workspace_id, clock=clock, http_client=http_client)
-        )
+            partial(
+                run_sink_dispatcher, store, bus, settings.sinks, workspace_id, clock=clock, http_client=http_client,
+                callback_secret=callback_secret,
+            )
+        )  # fmt: skip
         job_changes = JobChanges()  # never blocks: the scheduler waits on the runner, never the reverse
         job_changed = job_changes.notify
         backend = Backend(public_base_url(settings.server), workspace_id, secret.encode())
         auth = await root.start(partial(run_auth_sessions, store, box, pool, settings, clock=clock, backend=backend))
+        limiter = await root.start(partial(run_rate_limiter, store, clock=clock))
         runner, drain = await root.start(
-            partial(run_runner, store, pool, settings, job_changed, clock=clock, backend=backend, auth=auth)
+            partial(
+                run_runner, store, pool, settings, job_changed, clock=clock, backend=backend, auth=auth, limiter=limiter
+            )
         )
+        # After the runner: its recovery marks every attempt left running as interrupted, and must not
+        # see the collection jobs this actor starts at once.
+        collections = await root.start(
+            partial(
+                run_collections, store, pool, settings, clock=clock, base_url=public_base_url(settings.server),
+                cursor_key=secret.encode(), pace=limiter,
+            )
+        )  # fmt: skip
         deployer = await root.start(
             partial(run_deployer, store, runner, settings, job_changed, bus.publisher(), clock=clock, secrets=box)
         )
@@ -160,6 +181,8 @@ async def run_daemon(
             )
         )
         retention = await root.start(partial(run_retention, store, settings, clock=clock))
+        sources = Sources(pool.statistics, runner.statistics, sinks.statistics, store.statistics, limiter.statistics)
+        metrics = await root.start(partial(run_metrics, bus, settings.metrics, sources))
         app = create_app(
             Handles(
                 settings=settings,
@@ -175,6 +198,8 @@ async def run_daemon(
                 retention=retention,
                 clock=clock,
                 auth_sessions=auth,
+                collections=collections,
+                metrics=metrics,
             )
         )
         root.start_soon(_watch_signals, shutdown)
@@ -182,6 +207,14 @@ async def run_daemon(
             partial(hypercorn.trio.serve, app, _hypercorn_config(settings, bind), shutdown_trigger=shutdown.wait)
         )
         log.info("intunedd serving workspace %s on %s", workspace_id, ", ".join(binds))
+        if settings.metrics.listen:
+            open_binds = await root.start(
+                partial(
+                    hypercorn.trio.serve, metrics_app(metrics), _hypercorn_config(settings, settings.metrics.listen),
+                    shutdown_trigger=shutdown.wait,
+                )
+            )  # fmt: skip
+            log.info("metrics served without a key on %s", ", ".join(open_binds))
         task_status.started(binds)
         await shutdown.wait()
         await drain(settings.runs.drain_timeout_s)

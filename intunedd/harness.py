@@ -47,11 +47,20 @@ def project_archive(files: dict[str, str], settings: dict[str, Any] | None = Non
     return buffer.getvalue()
 
 
+def toml_value(value: Any) -> str:
+    """A TOML value: JSON's scalars and arrays are TOML's, but a table is written ``{key = value}``."""
+    if isinstance(value, dict):
+        return "{" + ", ".join(f"{json.dumps(str(k))} = {toml_value(v)}" for k, v in value.items()) + "}"
+    if isinstance(value, list):
+        return "[" + ", ".join(toml_value(v) for v in value) + "]"
+    return json.dumps(value)
+
+
 def config_text(state_dir: Path, sections: dict[str, dict[str, Any]]) -> str:
     lines = [f"state_dir = {json.dumps(str(state_dir))}"]
     for section, values in sections.items():
         lines.append(f"[{section}]")
-        lines += [f"{key} = {json.dumps(value)}" for key, value in values.items()]
+        lines += [f"{key} = {toml_value(value)}" for key, value in values.items()]
     return "\n".join(lines) + "\n"
 
 

@@ -12,6 +12,8 @@ from typing import Annotated, Any
 import msgspec
 from msgspec import Meta, Struct
 
+from .errors import BadRequest
+from .policy.rate_limits import parse_config
 from .policy.schedule import ScheduleError, parse_schedule
 from .proxies import check_proxy
 from .sinks.config import SinkFieldError, parse_sink
@@ -39,6 +41,7 @@ class JobConfiguration(Struct, rename="camel", omit_defaults=True):
     max_runs: Annotated[int, Meta(ge=1)] | None = None
     proxy: str | None = None
     save_trace: bool | None = None  # ours: items keep a Playwright trace unless this is false
+    rate_limits: list[Any] | None = None  # ours: a queue's rateLimits, limiting how fast items start
     # Intuned's 2024 fields, accepted and ignored for compatibility.
     run_mode: str | None = None
 
@@ -96,7 +99,7 @@ class JobRunRecord(Struct, frozen=True, kw_only=True):
     slot_key: str | None = None
 
 
-def _sink_field(error: msgspec.ValidationError) -> str:
+def sink_field(error: msgspec.ValidationError) -> str:
     """``sink.url``: the field a sink check names, else msgspec's "... - at `$.url`" (or the
     missing field it names)."""
     if isinstance(error.__cause__, SinkFieldError):
@@ -121,6 +124,11 @@ def check_job_spec(spec: JobSpec) -> None:
             parse_schedule(spec.schedule)
         except ScheduleError as e:
             raise JobSpecError(e.field, str(e).split(": ", 1)[-1]) from e
+    if spec.configuration.rate_limits is not None:
+        try:
+            parse_config(spec.configuration.rate_limits, None, None)
+        except BadRequest as e:
+            raise JobSpecError(str((e.details or {}).get("field", "configuration.rateLimits")), e.message) from e
     for where, proxy in (("proxy", spec.proxy), ("configuration.proxy", spec.configuration.proxy)):
         try:
             check_proxy(proxy)
@@ -130,7 +138,7 @@ def check_job_spec(spec: JobSpec) -> None:
         try:
             parse_sink(spec.sink)
         except msgspec.ValidationError as e:
-            raise JobSpecError(_sink_field(e), str(e)) from e
+            raise JobSpecError(sink_field(e), str(e)) from e
 
 
 def snapshot(spec: JobSpec) -> dict[str, Any]:

@@ -90,6 +90,7 @@ class RunRecord(_Message, frozen=True):
     attempts_count: int = 0
     job_id: str | None = None
     job_run_id: str | None = None
+    queue_id: str | None = None
 
 
 class AttemptRecord(_Message, frozen=True):
@@ -217,7 +218,21 @@ class TerminateJobRun(_Message, frozen=True):
 
 
 JobCommand = CreateJob | UpdateJob | DeleteJob | PauseJob | ResumeJob | TriggerJob | TerminateJobRun
-RunnerCommand = SubmitRun | CancelRun | WaitRun | ProjectDeployed | JobCommand
+QueueOp = Literal["create", "delete", "append", "delete_item", "state", "add_repeat", "update_repeat", "delete_repeat"]
+
+
+class QueueCommand(_Message, frozen=True):
+    """A change to a queue, its items or repeat items (``body``: the decoded request body)."""
+
+    op: QueueOp
+    project: str
+    queue_id: str
+    reply: ReplySlot
+    body: Any = None
+    item_id: str | None = None
+
+
+RunnerCommand = SubmitRun | CancelRun | WaitRun | ProjectDeployed | JobCommand | QueueCommand
 
 
 # -- bus commands -----------------------------------------------------------------------

@@ -8,6 +8,10 @@
 
 ``expire_all()`` ends every session server-side; ``GET /rotate-password`` also changes the password
 (set ``password`` back to log in again); ``logins`` counts successful logins.
+
+Inside ``with site.holding():`` a request whose path starts with ``/held`` waits until the block ends,
+then is answered as the rest of its path would be: a login or a page that a test keeps in progress
+(``held`` counts the requests waiting).
 """
 
 from __future__ import annotations
@@ -16,6 +20,7 @@ import html
 import http.server
 import secrets
 import threading
+import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from http.cookies import SimpleCookie
@@ -69,8 +74,11 @@ class LoginSite:
         self.password = password
         self.url = ""
         self.logins = 0
+        self.held = 0
         self._sessions: set[str] = set()
         self._lock = threading.Lock()
+        self._released = threading.Event()
+        self._released.set()
 
     @classmethod
     @contextmanager
@@ -84,6 +92,33 @@ class LoginSite:
     def credentials(self) -> dict[str, str]:
         """Parameters for ``auth-sessions/create``: where to log in and as whom."""
         return {"url": self.url, "username": self.user, "password": self.password}
+
+    @contextmanager
+    def holding(self) -> Iterator[None]:
+        self._released.clear()
+        try:
+            yield
+        finally:
+            self._released.set()
+
+    def wait_held(self, n: int, timeout: float = 120) -> None:
+        """Until ``n`` requests are held (a page the test keeps in progress is open)."""
+        deadline = time.monotonic() + timeout
+        while self.held < n:
+            assert time.monotonic() < deadline, f"{self.held} of {n} requests held"
+            time.sleep(0.02)
+
+    def _hold(self, path: str) -> str:
+        if not path.startswith("/held"):
+            return path
+        with self._lock:
+            self.held += 1
+        try:
+            self._released.wait(timeout=120)
+        finally:
+            with self._lock:
+                self.held -= 1
+        return path.removeprefix("/held")
 
     def expire_all(self) -> None:
         with self._lock:
@@ -110,6 +145,7 @@ class LoginSite:
                 pass
 
             def do_GET(self) -> None:
+                self.path = site._hold(self.path)
                 if self.path == "/login":
                     self._page(200, _LOGIN_FORM)
                 elif self.path == "/rotate-password":
@@ -130,6 +166,7 @@ class LoginSite:
                     self._page(404, "<html><body>not found</body></html>")
 
             def do_POST(self) -> None:
+                self.path = site._hold(self.path)
                 length = int(self.headers.get("Content-Length", "0"))
                 form = parse_qs(self.rfile.read(length).decode())
                 sid = site._login(form.get("username", [""])[0], form.get("password", [""])[0])
@@ -148,6 +185,9 @@ class LoginSite:
                 if cookie is not None:
                     self.send_header("Set-Cookie", cookie)
                 self.end_headers()
-                self.wfile.write(data)
+                try:
+                    self.wfile.write(data)
+                except (BrokenPipeError, ConnectionResetError):
+                    pass  # a browser that stopped waiting (its attempt was cancelled)
 
         return Handler

@@ -36,6 +36,8 @@ def test_environment_overrides_file(tmp_path: Path) -> None:
         ("[pool]\nsizes = 3\n", "sizes"),
         ("[pool]\nsize = 'many'\n", "size"),
         ("[pool]\nsize = 0\n", "pool.size"),
+        ("[collections]\nallowed_networks = ['10.0.0.0/33']\n", "collections.allowed_networks"),
+        ("[collections]\nrequests_per_minute = -1\n", "requests_per_minute"),
         ("[server\n", "intunedd.toml"),
     ],
 )

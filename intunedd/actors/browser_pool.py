@@ -80,6 +80,7 @@ class PoolStatistics(msgspec.Struct, frozen=True):
     recycled: int
     last_spawn_error: str | None
     retired: int = 0  # idle workers closed to make room for another environment, or for being idle too long
+    spawn_failures: int = 0
     waiting: int = 0
     envs: dict[str, EnvStatistics] = {}  # by environment key; "" is the daemon's own
 
@@ -230,7 +231,7 @@ class _Pool:
         self.failures: dict[str, int] = {}
         self.backoff_until: dict[str, float] = {}
         self.refill = default
-        self.spawned = self.killed = self.recycled = self.retired = 0
+        self.spawned = self.killed = self.recycled = self.retired = self.spawn_failures = 0
         self.last_spawn_error: str | None = None
 
     # -- events -----------------------------------------------------------------------------
@@ -258,6 +259,7 @@ class _Pool:
         self.idle[worker.id] = (worker, now)
 
     def _spawn_failed(self, env: WorkerEnv, error: str, now: float) -> None:
+        self.spawn_failures += 1
         failures = self.failures[env.key] = self.failures.get(env.key, 0) + 1
         named = f"environment {env.key!r}: " if env.key != self.default.key else ""
         self.last_spawn_error = f"{named}{error}"
@@ -362,6 +364,7 @@ class _Pool:
             recycled=self.recycled,
             last_spawn_error=self.last_spawn_error,
             retired=self.retired,
+            spawn_failures=self.spawn_failures,
             waiting=len(self.waiters),
             envs={key: EnvStatistics(idle=idle.get(key, 0), live=n) for key, n in sorted(live.items())},
         )

@@ -60,6 +60,9 @@ class RunControl(Protocol):
     def start_soon(self, task: Callable[..., Awaitable[None]], *args: Any) -> None:
         """Run ``task`` beside the runner's command loop (never on it: it may take long)."""
 
+    async def open_job_run(self, job_run: JobRunRecord) -> None:
+        """Open the JobRun's lane (gated by its job's rate limits, if any)."""
+
 
 def check_apis(project: ProjectVersion | None, name: str, spec: JobSpec, apis: list[str] | None = None) -> None:
     """Every payload item names an API of the project (``apis``: a version about to be deployed)."""
@@ -192,7 +195,7 @@ class JobControl:
         )
         if job_run.status == "CANCELED" or self._lanes.has_job_run(job_run.id):
             return job_run  # skipped (another JobRun active), or a slot already fired
-        self._lanes.open_job_run(job_run)
+        await self._runs.open_job_run(job_run)
         for run in runs:
             self._lanes.enqueue(run)
         if not runs and await self._store.write(job_queries.item_ended, job_run.id):

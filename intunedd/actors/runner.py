@@ -20,7 +20,8 @@ that one command, never the actor.
 from __future__ import annotations
 
 import logging
-from collections.abc import Awaitable, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable
+from contextlib import AsyncExitStack, asynccontextmanager
 from typing import Any, NoReturn
 
 import msgspec
@@ -29,11 +30,12 @@ import trio
 from ..auth.validation import ValidationFailed
 from ..auth.worker_attempts import RUN_TYPE as AUTH_RUN_TYPE
 from ..clock import Clock
+from ..collections.job import RUN_TYPE as COLLECTION_RUN_TYPE
 from ..config import Settings
 from ..errors import ApiError, BadRequest, Forbidden, NotFound, Unavailable, disk_full, from_store
 from ..functions_token import Backend
 from ..ids import nanoid
-from ..job_spec import PayloadItem, spec_from_snapshot
+from ..job_spec import JobRunRecord, PayloadItem, spec_from_snapshot
 from ..messages import (
     CancelRun,
     CreateJob,
@@ -41,6 +43,8 @@ from ..messages import (
     PauseJob,
     ProjectDeployed,
     ProjectVersion,
+    QueueCommand,
+    QueueOp,
     Reply,
     ResumeJob,
     RunnerCommand,
@@ -55,19 +59,25 @@ from ..messages import (
 )
 from ..policy import run_options
 from ..policy.attempts import after_attempt, error_object
+from ..policy.rate_limits import parse_config
+from ..queue_spec import QueueItem
 from ..store import job_queries, queries, run_transactions
 from ..store.errors import StoreError
 from ..workers import protocol
 from ..workers.attempt import AttemptOutcome
 from .attempts import Attempts, ProjectKeyValue
-from .auth_sessions import AuthSessionsHandle, SessionUnavailable, ValidSession
+from .auth_sessions import AuthSessionsHandle, SessionInUse, SessionUnavailable, ValidSession
 from .browser_pool import PoolHandle
+from .gates import Gates
 from .job_control import USER_TERMINATE, JobChanged, JobControl
 from .lanes import Lanes
+from .queue_control import QUEUE_GONE, QueueControl
+from .rate_limiter import RateLimiterHandle
 from .store import StoreHandle
 
 log = logging.getLogger(__name__)
 INBOX_SIZE = 64
+JOB_GATE = "job:"  # a job's rate-limit gate: job:<project>/<job id>
 CANCELED_BY_USER = {"type": "cancelled-user-action", "message": "The run was canceled by user action."}
 VALIDATION_INTERRUPTED = error_object(
     "script-process-crashed", "The daemon stopped during this AuthSession validation", retryable=False
@@ -106,6 +116,7 @@ class _Active:
         self.draining = False
         self.requeue_reason: dict[str, Any] | None = None  # set when its JobRun pauses
         self.attempt: int | None = None  # the attempt recorded as running, if any
+        self.gate: str | None = None  # the rate-limit gate it was admitted through, if any
 
 
 class RunnerHandle:
@@ -157,6 +168,14 @@ class RunnerHandle:
     async def terminate_job_run(self, project: str, job_id: str, job_run_id: str) -> None:
         await self._ask(lambda r: TerminateJobRun(project=project, job_id=job_id, job_run_id=job_run_id, reply=r))
 
+    async def queue(
+        self, op: QueueOp, project: str, queue_id: str, body: Any = None, item_id: str | None = None
+    ) -> Any:
+        """A queue change (``queue_control``); for ``state``, the queue as it stands."""
+        return await self._ask(
+            lambda r: QueueCommand(op=op, project=project, queue_id=queue_id, body=body, item_id=item_id, reply=r)
+        )
+
 
 def defaults_of(settings: Settings) -> run_options.Defaults:
     return run_options.Defaults(
@@ -176,17 +195,21 @@ class _Runner:
         job_changed: JobChanged,
         backend: Backend | None = None,
         auth: AuthSessionsHandle | None = None,
+        limiter: RateLimiterHandle | None = None,
     ) -> None:
         self.store = store
         self.settings = settings
         self.clock = clock
         self.attempts = Attempts(pool, settings, clock, backend)
         self.auth = auth
+        self.limiter = limiter
         self.defaults = defaults_of(settings)
         self.projects: dict[str, ProjectVersion] = {}
         self.versions: dict[tuple[str, int], ProjectVersion] = {}
         self.lanes = Lanes(self._cap)
         self.jobs = JobControl(store, self.lanes, self, self.defaults, job_changed, auth)
+        self.gates = Gates(self.lanes, limiter, clock, self.admit, self.start_soon) if limiter else None
+        self.queues = QueueControl(store, self.lanes, self, self.defaults, clock, limiter, self.gates)
         self.active: dict[str, _Active] = {}
         self.waiters: dict[str, list[trio.MemorySendChannel[Reply[Any]]]] = {}
         self.held: set[str] = set()  # unfinished runs waiting for the store to take writes again
@@ -208,23 +231,55 @@ class _Runner:
 
     def admit(self) -> None:
         assert self.nursery is not None
+        if self.gates is not None:
+            self.gates.poke()
         while not self.draining:
             run = self.lanes.next_run(total_running=len(self.active), capacity=self.settings.pool.size)
             if run is None:
                 return
             active = self.active[run.id] = _Active(run)
+            active.gate = self.lanes.gate_of(run)
+            if active.gate is not None and self.gates is not None:
+                self.gates.starting(active.gate)
             self.nursery.start_soon(self._drive, active)
 
     def start_soon(self, task: Callable[..., Awaitable[None]], *args: Any) -> None:
         assert self.nursery is not None
         self.nursery.start_soon(task, *args)
 
+    async def open_job_run(self, job_run: JobRunRecord) -> None:
+        """Open the JobRun's lane; a job with ``configuration.rateLimits`` gates it (all its JobRuns share them)."""
+        gate = None
+        limits = (job_run.snapshot.get("configuration") or {}).get("rateLimits")
+        if limits and self.limiter is not None:
+            try:
+                config = parse_config(limits, None, None)
+            except BadRequest as e:  # stored by a version that checked less: run unlimited, say why
+                log.warning("JobRun %s runs without its rate limits: %s", job_run.id, e.message)
+            else:
+                gate = f"{JOB_GATE}{job_run.project}/{job_run.job_id}"
+                await self.limiter.configure(gate, config)
+        self.lanes.open_job_run(job_run, gate)
+
     def stop_items(self, job_run_id: str, *, cancel: dict[str, Any] | None, requeue: dict[str, Any] | None) -> None:
+        self.stop(lambda run: run.job_run_id == job_run_id, cancel=cancel, requeue=requeue)
+
+    def stop(
+        self,
+        matching: Callable[[RunRecord], bool],
+        *,
+        cancel: dict[str, Any] | None,
+        requeue: dict[str, Any] | None = None,
+    ) -> None:
+        """Stop the running runs ``matching`` picks: cancel them, or put them back to wait."""
         for active in self.active.values():
-            if active.run.job_run_id == job_run_id:
+            if matching(active.run):
                 active.cancel_reason = cancel or active.cancel_reason
                 active.requeue_reason = requeue or active.requeue_reason
                 active.scope.cancel()
+
+    def is_unfinished(self, run_id: str) -> bool:
+        return run_id in self.active or run_id in self.held or self.lanes.is_waiting(run_id)
 
     def _finished(self, run: RunRecord, *, ended: bool = True) -> None:
         """The run's task is over; unless ``ended`` is False (it will start again), so is the run."""
@@ -255,6 +310,9 @@ class _Runner:
         try:
             with active.scope:
                 try:
+                    if active.gate is not None and self.gates is not None:
+                        # Recorded before the first attempt, so a crash never forgets a start it made.
+                        await self.gates.admitted(active.gate)
                     await self._attempts(active)
                 except _AuthDependencyFailed as e:
                     with trio.CancelScope(shield=True):
@@ -272,6 +330,9 @@ class _Runner:
                 with trio.CancelScope(shield=True):
                     requeued = await self._record_cancel(active)
         finally:
+            if active.gate is not None and self.gates is not None:
+                with trio.CancelScope(shield=True):
+                    await self.gates.finished(active.gate)
             self._finished(run, ended=not retry_later)
         if requeued is not None:
             self.lanes.enqueue(requeued)
@@ -363,8 +424,12 @@ class _Runner:
     def _extension(
         self, run: RunRecord, project: ProjectVersion, outcome: AttemptOutcome
     ) -> run_transactions.Extension | None:
-        """extend_payload inside a JobRun: the new items' runs, inheriting the JobRun's settings."""
-        if run.job_run_id is None or not outcome.extended_payloads:
+        """extend_payload inside a JobRun or a queue: the new items' runs, inheriting its settings."""
+        if not outcome.extended_payloads:
+            return None
+        if run.queue_id is not None:
+            return self._queue_extension(run, project, outcome)
+        if run.job_run_id is None:
             return None
         spec = spec_from_snapshot(self.lanes.snapshot(run.job_run_id))
         items = [PayloadItem(api_name=p.api, parameters=p.parameters or {}) for p in outcome.extended_payloads]
@@ -373,51 +438,78 @@ class _Runner:
             project, items, [nanoid() for _ in items], options, spec.configuration.max_runs
         )
 
-    async def _valid_session(self, project: ProjectVersion, run: RunRecord) -> ValidSession | None:
-        """The run's AuthSession, made valid for this attempt (spec §5.4); None when it names none."""
+    def _queue_extension(
+        self, run: RunRecord, project: ProjectVersion, outcome: AttemptOutcome
+    ) -> run_transactions.Extension | None:
+        """A queue item's new items go to the queue's tail: the queue runs in the order items came."""
+        assert run.queue_id is not None
+        spec = self.queues.spec(run.project, run.queue_id)
+        if spec is None:
+            return None  # the queue was deleted while its item ran
+        items = [PayloadItem(api_name=p.api, parameters=p.parameters or {}) for p in outcome.extended_payloads]
+        options = [
+            run_options.for_queue_item(spec, QueueItem(item.api_name, item.parameters), project, self.defaults)
+            for item in items
+        ]
+        return run_transactions.Extension(project, items, [nanoid() for _ in items], options)
+
+    @asynccontextmanager
+    async def _valid_session(self, project: ProjectVersion, active: _Active) -> AsyncIterator[ValidSession | None]:
+        """The run's AuthSession, made valid and held for this attempt (spec §5.4); None when it names none."""
+        run = active.run
         reference = run.options.auth_session
         if not isinstance(reference, dict):
-            return None
+            yield None
+            return
         if self.auth is None:
             raise _AuthDependencyFailed("unavailable", "auth sessions are not available in this daemon")
-        try:
-            return await self.auth.valid_session(project, reference, run.id)
-        except ValidationFailed as e:
-            raise _AuthDependencyFailed(e.code, e.message, e.last_attempt_error) from e
-        except SessionUnavailable as e:
-            raise _AuthDependencyFailed(e.code, e.message) from e
+        async with AsyncExitStack() as held:
+            try:
+                session = await held.enter_async_context(self.auth.using(project, reference, run.id))
+            except ValidationFailed as e:
+                raise _AuthDependencyFailed(e.code, e.message, e.last_attempt_error) from e
+            except SessionUnavailable as e:
+                raise _AuthDependencyFailed(e.code, e.message) from e
+            except SessionInUse as e:
+                # Refused, not failed: the run ends canceled with this reason, as a user's cancel ends it.
+                active.cancel_reason = e.reason
+                active.scope.cancel()
+                await trio.lowlevel.checkpoint()  # raises Cancelled: the run's scope was just cancelled
+                raise
+            yield session
 
     async def _one_attempt(self, active: _Active, project: ProjectVersion, number: int) -> AttemptOutcome:
         run = active.run
-        session = await self._valid_session(project, run)
-        proxy = run.options.proxy or (session.proxy if session else None)
-        start = await self.attempts.start(
-            project,
-            self.settings.artifacts_path / run.id / str(number),
-            save_trace=run.options.save_trace,
-            proxy=proxy,
-            context=protocol.RunContext(
-                run_id=run.id,
-                project_name=run.project,
-                api_name=run.api,
-                attempt_number=number,
-                job_id=run.job_id,
-                job_run_id=run.job_run_id,
-                auth_session_id=session.session_id if session else None,
+        async with self._valid_session(project, active) as session:
+            proxy = run.options.proxy or (session.proxy if session else None)
+            start = await self.attempts.start(
+                project,
+                self.settings.artifacts_path / run.id / str(number),
+                save_trace=run.options.save_trace,
                 proxy=proxy,
-            ),
-            api=run.api,
-            parameters=run.parameters,
-            auth_state=session.state if session else None,
-            auth_parameters=session.parameters if session else None,
-        )
-        return await self.attempts.run(
-            project,
-            start,
-            timeout_s=run.options.request_timeout_s,
-            kv=ProjectKeyValue(self.store, run.project),
-            leased=lambda: self._start_attempt(active, number, start),
-        )
+                context=protocol.RunContext(
+                    run_id=run.id,
+                    project_name=run.project,
+                    api_name=run.api,
+                    attempt_number=number,
+                    job_id=run.job_id,
+                    job_run_id=run.job_run_id,
+                    queue_id=run.queue_id,
+                    auth_session_id=session.session_id if session else None,
+                    proxy=proxy,
+                ),
+                api=run.api,
+                parameters=run.parameters,
+                auth_state=session.state if session else None,
+                auth_parameters=session.parameters if session else None,
+            )
+            return await self.attempts.run(
+                project,
+                start,
+                timeout_s=run.options.request_timeout_s,
+                kv=ProjectKeyValue(self.store, run.project),
+                leased=lambda: self._start_attempt(active, number, start),
+            )
 
     async def _start_attempt(self, active: _Active, number: int, start: protocol.Start) -> None:
         await self.store.write(
@@ -458,6 +550,8 @@ class _Runner:
             if isinstance(command, ProjectDeployed):
                 await self.project_deployed(command)
                 return Reply(value=None)
+            if isinstance(command, QueueCommand):
+                return Reply(value=await self.queues.command(command))
             return Reply(value=await self.jobs.command(command))
         except ApiError as e:
             return Reply(error=e)
@@ -580,7 +674,8 @@ async def _recover(runner: _Runner, store: StoreHandle) -> list[RunRecord]:
         runner.projects[project.name] = runner.versions[(project.name, project.version)] = project
     job_runs, bad_job_runs = await store.read(job_queries.active_job_runs_checked)
     for job_run in job_runs:
-        runner.lanes.open_job_run(job_run)
+        await runner.open_job_run(job_run)
+    await runner.queues.recover()
     interrupted = await store.write(queries.interrupt_running_attempts)
     unfinished, bad_runs = await store.read(queries.unfinished_runs_checked)
     for kind, bad in (("project", bad_projects), ("job_run", bad_job_runs), ("run", bad_runs)):
@@ -592,7 +687,13 @@ async def _recover(runner: _Runner, store: StoreHandle) -> list[RunRecord]:
     validations = [run for run in unfinished if run.run_type == AUTH_RUN_TYPE]
     for run in validations:
         await store.write(run_transactions.fail_run, run, None, VALIDATION_INTERRUPTED)
-    unfinished = [run for run in unfinished if run.run_type != AUTH_RUN_TYPE]
+    # A collection job's run is the collections actor's: it recovers the job (and so the run) itself.
+    unfinished = [run for run in unfinished if run.run_type not in (AUTH_RUN_TYPE, COLLECTION_RUN_TYPE)]
+    orphans = runner.queues.orphaned(unfinished)
+    for run in orphans:
+        await store.write(run_transactions.cancel_run, run, None, QUEUE_GONE)
+    gone = {run.id for run in orphans}
+    unfinished = [run for run in unfinished if run.id not in gone]
     if interrupted or unfinished:
         log.info("recovering %d unfinished runs (%d interrupted attempts)", len(unfinished), interrupted)
     return unfinished
@@ -607,11 +708,12 @@ async def run_runner(
     clock: Clock,
     backend: Backend | None = None,
     auth: AuthSessionsHandle | None = None,
+    limiter: RateLimiterHandle | None = None,
     task_status: trio.TaskStatus[tuple[RunnerHandle, Callable[[float], Awaitable[None]]]] = trio.TASK_STATUS_IGNORED,
 ) -> NoReturn:
     """``backend``: where attempts on Intuned's runtime reach the daemon's backend functions;
     ``auth``: where runs that name an AuthSession get it made valid."""
-    runner = _Runner(store, pool, settings, clock, job_changed, backend, auth)
+    runner = _Runner(store, pool, settings, clock, job_changed, backend, auth, limiter)
     unfinished = await _recover(runner, store)
     send, receive = trio.open_memory_channel[RunnerCommand](INBOX_SIZE)
     async with receive, trio.open_nursery() as nursery:
@@ -619,6 +721,7 @@ async def run_runner(
         for run in unfinished:
             runner.lanes.enqueue(run)
         runner.admit()
+        nursery.start_soon(runner.queues.append_repeats)
         task_status.started((RunnerHandle(send, runner.statistics), runner.drain))
         async for command in receive:
             await runner.handle(command)

@@ -19,6 +19,8 @@ import msgspec
 import trio
 
 from ..clock import Clock, iso, parse_iso
+from ..collections import signing
+from ..collections.signing import CALLBACK_KIND
 from ..config import SinkSettings
 from ..messages import Event, EventFilter
 from ..policy.delivery import Next, after_attempt
@@ -27,6 +29,7 @@ from ..sinks.body import s3_key, sink_body
 from ..sinks.config import S3Sink, WebhookSink, parse_sink
 from ..sinks.destinations import DestinationRefused
 from ..sinks.outcome import short_error
+from ..sinks.webhook import IDEMPOTENCY_HEADER
 from ..store import delivery_queries, queries
 from ..store.delivery_queries import Delivery
 from .bus import BusHandle
@@ -62,9 +65,16 @@ class DispatcherStatistics(msgspec.Struct, frozen=True):
 
 class _Dispatcher:
     def __init__(
-        self, store: StoreHandle, settings: SinkSettings, clock: Clock, workspace_id: str, client: httpx.AsyncClient
+        self,
+        store: StoreHandle,
+        settings: SinkSettings,
+        clock: Clock,
+        workspace_id: str,
+        client: httpx.AsyncClient,
+        callback_secret: str = "",
     ) -> None:
         self.store = store
+        self.callback_secret = callback_secret
         self.settings = settings
         self.clock = clock
         self.workspace_id = workspace_id
@@ -77,6 +87,8 @@ class _Dispatcher:
         return DispatcherStatistics(in_flight=len(self.in_flight), attempts=self.attempts)
 
     async def _send(self, delivery: Delivery) -> tuple[int | None, str | None]:
+        if delivery.kind == CALLBACK_KIND:
+            return await self._send_callback(delivery)
         run = await self.store.read(queries.get_run, delivery.run_id)
         if run is None:
             return 404, "the run no longer exists"
@@ -102,6 +114,19 @@ class _Dispatcher:
             lambda: s3.put(sink, key, body, timeout_s=self.settings.webhook_timeout_s), abandon_on_cancel=True
         )
 
+    async def _send_callback(self, delivery: Delivery) -> tuple[int | None, str | None]:
+        """A collection run's run.completed: its body was stored with the row; its signature is this attempt's."""
+        body = _encoder.encode(delivery.sink["body"])
+        headers = {IDEMPOTENCY_HEADER: delivery.id}
+        if self.callback_secret:
+            headers |= signing.headers(self.callback_secret, int(self.clock.now().timestamp()), body)
+        url = delivery.sink["url"]
+        try:
+            WebhookSink(url=url)  # as a sink's URL is checked; addresses are checked on connecting
+        except (ValueError, msgspec.ValidationError) as e:
+            raise _InvalidSink(f"invalid callback_url: {e}") from e
+        return await webhook.send(self.client, url, body, headers)
+
     async def _send_reporting(self, delivery: Delivery) -> tuple[int | None, str | None, bool]:
         """``_send``'s status and error, and whether trying again is pointless."""
         try:
@@ -119,7 +144,8 @@ class _Dispatcher:
             self.attempts += 1
             now = self.clock.now()
             first = parse_iso(delivery.first_attempt_at) if delivery.first_attempt_at else now
-            window = self.settings.webhook_window_s if delivery.kind == "webhook" else self.settings.s3_window_s
+            webhook_like = delivery.kind in ("webhook", CALLBACK_KIND)
+            window = self.settings.webhook_window_s if webhook_like else self.settings.s3_window_s
             decision = Next("give-up") if hopeless else after_attempt(
                 status,
                 delivery.attempts + 1,
@@ -189,10 +215,12 @@ async def run_sink_dispatcher(
     *,
     clock: Clock,
     http_client: HttpClientFactory | None = None,
+    callback_secret: str = "",
     task_status: trio.TaskStatus[_Dispatcher] = trio.TASK_STATUS_IGNORED,
 ) -> NoReturn:
+    """``callback_secret`` signs collection runs' callbacks (``collections.signing``)."""
     async with (http_client or default_http_client(settings))() as client, trio.open_nursery() as nursery:
-        dispatcher = _Dispatcher(store, settings, clock, workspace_id, client)
+        dispatcher = _Dispatcher(store, settings, clock, workspace_id, client, callback_secret)
         # Subscribed before the first outbox scan, so no delivery falls between the two.
         events = await bus.subscribe(EventFilter(types=WAKE_TYPES))
         nursery.start_soon(_watch_bus, bus, events, dispatcher)

@@ -13,10 +13,12 @@ from __future__ import annotations
 
 from typing import Any
 
+import trio
+
 from ..actors.attempts import Attempts
 from ..actors.store import StoreHandle
 from ..messages import ProjectVersion, RunOptions, RunRecord
-from ..store import queries
+from ..store import queries, run_transactions
 from ..workers import protocol
 from ..workers.attempt import AttemptOutcome, KeyValue
 
@@ -54,6 +56,7 @@ class WorkerAttempts:
         self._save_trace = save_trace
         self._kv = kv
         self._run: RunRecord | None = None
+        self._running: int | None = None  # the attempt started and not yet finished
         self.made = 0
         self.last_error: dict[str, Any] | None = None  # of the last attempt that failed, for the failure's details
 
@@ -70,6 +73,13 @@ class WorkerAttempts:
         if self._run is not None:
             status = "failed" if error is not None else "completed"
             await self._store.write(queries.finish_run, self._run, status, result=error is None, error=error)
+
+    async def abandon(self, reason: dict[str, Any]) -> None:
+        """End the validation's run, and the attempt it was running, canceled with ``reason``. It runs
+        while its caller is being cancelled (its session was deleted), hence the shield."""
+        if self._run is not None:
+            with trio.CancelScope(shield=True):
+                await self._store.write(run_transactions.cancel_run, self._run, self._running, reason)
 
     async def _validation_run(self) -> RunRecord:
         if self._run is None:
@@ -106,8 +116,10 @@ class WorkerAttempts:
         await self._store.write(
             queries.start_attempt, run, self.made, start.log_path, start.trace_path, start.video_dir
         )
+        self._running = self.made
         outcome = await self._attempts.run(self._project, start, timeout_s=self._timeout_s, kv=self._kv)
         await self._store.write(queries.finish_attempt, run, self.made, outcome.status, outcome.error)
+        self._running = None
         if outcome.error is not None:
             # The code only: a message from the login script may quote its parameters.
             self.last_error = {"api": api, "code": outcome.error.get("code")}

@@ -68,6 +68,8 @@ def _api_error(response: httpx.Response) -> CliError:
         body = None
     if isinstance(body, dict) and body.get("message"):
         return CliError(str(body["message"]), str(body.get("code") or f"http-{response.status_code}"))
+    if isinstance(body, dict) and isinstance(body.get("detail"), str):  # the /v1 API's errors
+        return CliError(body["detail"], f"http-{response.status_code}")
     text = response.text.strip()[:200] or response.reason_phrase
     return CliError(f"HTTP {response.status_code}: {text}", f"http-{response.status_code}")
 

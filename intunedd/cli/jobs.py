@@ -17,6 +17,7 @@ from .context import (
     project_option,
     resolve_project,
 )
+from .live import watch_job_run
 from .render import describe_error, describe_reason, render_block, render_table
 from .runs import copy_to_file, copy_to_stdout, load_run_body, output_option
 
@@ -309,11 +310,49 @@ def _job_action_command(action: str, summary: str) -> None:
 
 
 for _action, _summary in (
-    ("trigger", "Start a JobRun of the job now (a MANUAL run)."),
     ("pause", "Pause the job: no scheduled JobRuns, and its active JobRun is paused."),
     ("resume", "Resume a paused job and its JobRun."),
 ):
     _job_action_command(_action, _summary)
+
+
+watch_timeout_option = click.option(
+    "--timeout",
+    type=click.FloatRange(min=0, min_open=True),
+    metavar="S",
+    help="Give up watching after S seconds (the JobRun keeps going).",
+)
+
+
+def _watch(
+    ctx: click.Context, api: ApiClient, project: str, job_id: str, job_run_id: str, timeout: float | None
+) -> None:
+    """Watch to the end, print the JobRun, exit 1 unless it COMPLETED."""
+    state: CliContext = ctx.obj
+    path = api.project_path(project, "jobs", job_id, "runs", job_run_id)
+    status, body = watch_job_run(state, api, project, path, job_run_id, timeout)
+    emit(state, body, lambda: _render_job_run(body))
+    if status != "COMPLETED":
+        ctx.exit(1)
+
+
+@jobs.command("trigger")
+@click.argument("job_id")
+@click.option("--wait", is_flag=True, help="Show the JobRun's progress until it ends; exit 1 unless it COMPLETED.")
+@watch_timeout_option
+@project_option
+@json_option
+@click.pass_context
+def jobs_trigger(ctx: click.Context, job_id: str, wait: bool, timeout: float | None) -> None:
+    """Start a JobRun of the job now (a MANUAL run)."""
+    state: CliContext = ctx.obj
+    api = state.api()
+    project = resolve_project(state)
+    data = api.json_object("POST", api.project_path(project, "jobs", job_id, "trigger"))
+    if not wait:
+        emit(state, data, lambda: render_block(data.items()))
+        return
+    _watch(ctx, api, project, job_id, str(data["jobRunId"]), timeout)
 
 
 @click.group()
@@ -347,6 +386,26 @@ def jobruns_get(state: CliContext, job_run_id: str, job_id: str | None) -> None:
     """Show one JobRun and where its results are."""
     _, body = _get_job_run(state.api(), resolve_project(state), job_run_id, job_id)
     emit(state, body, lambda: _render_job_run(body))
+
+
+@jobruns.command("watch")
+@click.argument("job_run_id")
+@job_option
+@watch_timeout_option
+@project_option
+@json_option
+@click.pass_context
+def jobruns_watch(ctx: click.Context, job_run_id: str, job_id: str | None, timeout: float | None) -> None:
+    """Show a JobRun's progress live (done, failed, running, rate, time left) until it ends.
+
+    Ends with a summary line and the JobRun; exit status 0 when it COMPLETED, else 1.
+    """
+    state: CliContext = ctx.obj
+    api = state.api()
+    project = resolve_project(state)
+    if job_id is None:
+        job_id, _ = _find_job_run(api, project, job_run_id)
+    _watch(ctx, api, project, job_id, job_run_id, timeout)
 
 
 @jobruns.command("terminate")

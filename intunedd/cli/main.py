@@ -8,10 +8,13 @@ import click
 
 from .admin import health, keys, serve
 from .authsessions import authsessions
+from .collections import collections
 from .context import DEFAULT_URL, VERSION, CliContext, json_option, set_project
 from .dev import dev
+from .events import events
 from .jobs import jobruns, jobs
 from .projects import projects
+from .queues import queues
 from .runs import attempts, runs
 from .sinks import sinks
 
@@ -59,5 +62,8 @@ def main(argv: Sequence[str] | None = None) -> None:
     cli.main(args=argv, prog_name="intunedd")
 
 
-for command in (serve, health, keys, projects, runs, attempts, jobs, jobruns, sinks, authsessions, dev):
+COMMANDS = (
+    serve, health, keys, projects, runs, attempts, jobs, jobruns, sinks, authsessions, queues, collections, events, dev,
+)  # fmt: skip
+for command in COMMANDS:
     cli.add_command(command)

@@ -9,7 +9,6 @@ import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
-from urllib.parse import urlencode
 
 import click
 from websockets.exceptions import WebSocketException
@@ -26,6 +25,7 @@ from .context import (
     json_option,
     project_name_in,
 )
+from .live import events_url
 from .render import render_block, render_table
 
 PROGRESS_STEPS = ("resolving", "installing", "ready", "failed")
@@ -87,8 +87,7 @@ def _deploy_progress(state: CliContext, api: ApiClient, project: str) -> Iterato
     if state.json_output:
         yield
         return
-    query = urlencode([("project", project), *(("type", f"project.deploy.{step}") for step in PROGRESS_STEPS)])
-    url = state.url.replace("http", "ws", 1) + api.workspace_path("events") + "?" + query
+    url = events_url(state, api, project, (f"project.deploy.{step}" for step in PROGRESS_STEPS))
     subscribed, done = threading.Event(), threading.Event()
 
     def listen() -> None:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import sys
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -24,6 +25,7 @@ from .context import (
     project_option,
     resolve_project,
 )
+from .progress import run_state_line
 from .render import (
     describe_error,
     describe_reason,
@@ -73,14 +75,20 @@ def wait_for_result(
     *,
     terminal: frozenset[str] = TERMINAL_STATUSES,
     what: str = "run",
+    on_status: Callable[[str], None] | None = None,
 ) -> dict[str, Any]:
     """Poll a result URL until its status is ``terminal`` (a run's, by default), backing off from
-    0.1 s to 1 s between polls; ``what`` names the awaited thing when giving up."""
+    0.1 s to 1 s between polls; ``what`` names the awaited thing when giving up. ``on_status`` is
+    told each status seen, once per change."""
     deadline = None if timeout is None else state.monotonic() + timeout
     delay = POLL_FIRST_S
+    seen = None
     while True:
         result = api.json_object("GET", path)
         status = result.get("status")
+        if on_status is not None and status != seen:
+            on_status(str(status))
+        seen = status
         if status in terminal:
             return result
         remaining = None if deadline is None else deadline - state.monotonic()
@@ -89,6 +97,16 @@ def wait_for_result(
             raise CliError(f"{named} still {status} after {timeout:g}s", "timeout")
         state.sleep(delay if remaining is None else min(delay, remaining))
         delay = min(delay * POLL_FACTOR, POLL_MAX_S)
+
+
+def _state_printer(state: CliContext, run_id: str) -> Callable[[str], None]:
+    """Prints a run's state to stderr as it changes (pending, started, completed …)."""
+    since = state.monotonic()
+
+    def show(status: str) -> None:
+        click.echo(run_state_line(run_id, status, state.monotonic() - since), err=True)
+
+    return show
 
 
 @runs.command("start")
@@ -118,9 +136,12 @@ def runs_start(ctx: click.Context, data: str, wait: bool, timeout: float | None)
         emit(state, started, lambda: render_block(started.items()))
         return
     run_id = str(started["runId"])
+    show = None
     if not state.json_output:
         click.echo(f"started run {run_id}, waiting…", err=True)
-    result = wait_for_result(state, api, api.project_path(project, "run", run_id, "result"), timeout)
+        show = _state_printer(state, run_id)
+    path = api.project_path(project, "run", run_id, "result")
+    result = wait_for_result(state, api, path, timeout, on_status=show)
     emit(state, result, lambda: render_block(run_pairs(result)))
     if result.get("status") != "completed":
         ctx.exit(1)

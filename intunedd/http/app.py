@@ -8,24 +8,29 @@ import re
 from pathlib import Path
 
 import msgspec
-from quart import Response, request, send_from_directory, websocket
+from quart import Response, g, request, send_from_directory, websocket
 from quart_trio import QuartTrio
 from werkzeug.exceptions import HTTPException, RequestEntityTooLarge
 
 from .. import __version__
+from ..dashboard.auth import websocket_session
+from ..dashboard.routes import dashboard_blueprint
 from ..errors import ApiError, BadRequest, Forbidden, NotFound, PayloadTooLarge, Unauthorized, from_store
 from ..store.errors import StoreError
 from ..store.keys import hash_key
 from . import signing
 from .handles import Handles
 from .keys import keys_blueprint
+from .metrics import METRICS_PATH, metrics_blueprint
 from .openapi import document
 from .responses import json_response
 from .routes.auth_sessions import auth_sessions_blueprint
+from .routes.collections import collections_blueprint
 from .routes.deliveries import deliveries_blueprint
 from .routes.functions import functions_blueprint
 from .routes.jobs import jobs_blueprint
 from .routes.projects import projects_blueprint
+from .routes.queues import queues_blueprint
 from .routes.runs import runs_blueprint
 from .schemas import MAX_JSON_DEPTH
 from .wire import Health, Info, QuarantineItem, QuarantineList
@@ -45,14 +50,18 @@ def _error_response(error: ApiError) -> Response:
     return json_response(error.body(), error.status)
 
 
-async def _authenticate(handles: Handles, key: str | None, workspace_id: str | None) -> None:
+async def _authenticate(handles: Handles, key: str | None, workspace_id: str | None) -> str:
+    """The digest of a valid ``key``, for a path of this daemon's workspace."""
     if not key:
         raise Unauthorized("Missing API key: send it in the x-api-key header", details={"field": "x-api-key"})
     digest = hash_key(key)
-    if not handles.known_keys.fresh(digest):
-        if not await handles.records.key_is_valid(digest):
-            raise Unauthorized("Invalid API key", details={"field": "x-api-key"})
-        handles.known_keys.remember(digest)
+    if not await handles.known_keys.valid(digest, handles.records.key_is_valid):
+        raise Unauthorized("Invalid API key", details={"field": "x-api-key"})
+    _check_workspace(handles, workspace_id)
+    return digest
+
+
+def _check_workspace(handles: Handles, workspace_id: str | None) -> None:
     if workspace_id is not None and workspace_id != handles.workspace_id:
         raise Forbidden(
             f"workspaceId '{workspace_id}' is not this daemon's workspace", details={"field": "workspaceId"}
@@ -68,7 +77,7 @@ def create_app(handles: Handles) -> QuartTrio:
 
     @app.before_request
     async def check_key() -> None:
-        if not request.path.startswith(API_PREFIX):
+        if not request.path.startswith(API_PREFIX) and request.path != METRICS_PATH:
             return
         given = request.args.get("signature")
         if given is not None and ARTIFACT_PATH.search(request.path):
@@ -82,7 +91,14 @@ def create_app(handles: Handles) -> QuartTrio:
 
     @app.before_websocket
     async def check_ws_key() -> None:
-        await _authenticate(handles, websocket_key(), (websocket.view_args or {}).get("workspace_id"))
+        # A browser cannot set headers on a websocket: the dashboard's page streams on its session cookie.
+        workspace_id = (websocket.view_args or {}).get("workspace_id")
+        session = None if websocket_key() else await websocket_session(handles)
+        if session is None:
+            g.key_digest = await _authenticate(handles, websocket_key(), workspace_id)
+        else:
+            _check_workspace(handles, workspace_id)
+            g.key_digest = session.key_digest
 
     @app.errorhandler(ApiError)
     async def api_error(error: ApiError) -> Response:
@@ -154,6 +170,10 @@ def create_app(handles: Handles) -> QuartTrio:
     app.register_blueprint(projects_blueprint(handles))
     app.register_blueprint(events_blueprint(handles))
     app.register_blueprint(keys_blueprint(handles))
+    app.register_blueprint(metrics_blueprint(handles))
     app.register_blueprint(functions_blueprint(handles))
     app.register_blueprint(auth_sessions_blueprint(handles))
+    app.register_blueprint(queues_blueprint(handles))
+    app.register_blueprint(collections_blueprint(handles))
+    app.register_blueprint(dashboard_blueprint(handles))
     return app

@@ -9,14 +9,15 @@ only with the password masked.
 from __future__ import annotations
 
 import re
-from typing import Annotated, Any, Literal, Protocol, TypeVar
+from typing import Annotated, Any, Protocol, TypeVar
 
 import msgspec
-from msgspec import UNSET, Meta, Struct, UnsetType
+from msgspec import Meta, Struct
 
 from ..errors import BadRequest, PayloadTooLarge
 from ..proxies import check_proxy
 from ..store.auth_queries import AuthOperation, AuthSessionRecord
+from ..workers import storage_state
 from .auth_wire import AuthSessionBody, OperationResult
 from .schemas import decode_body
 
@@ -27,11 +28,8 @@ RequestTimeout = Annotated[int, Meta(ge=1, le=3600)]
 Parameters = Annotated[dict[str, Any], Meta(max_length=1000)]
 Proxy = Annotated[str, Meta(max_length=2000)]
 
-# A storage state and its parts; their bounds keep one import from holding the store for long
-# (a real login's state is kilobytes).
+# A storage state is kilobytes for a real login; a body past this is refused before it is decoded.
 MAX_STATE_BYTES = 10 * 1024 * 1024
-Text = Annotated[str, Meta(max_length=4096)]
-StoredValue = Annotated[str, Meta(max_length=5 * 1024 * 1024)]
 
 
 class CreateSessionBody(Struct, rename="camel", kw_only=True):
@@ -65,39 +63,12 @@ class ValidateSessionBody(Struct, rename="camel", kw_only=True):
     request_timeout: RequestTimeout = 600
 
 
-class Cookie(Struct, rename="camel", kw_only=True):
-    name: Text
-    value: StoredValue
-    domain: Text
-    path: Text = "/"
-    expires: float = -1
-    http_only: bool = False
-    secure: bool = False
-    same_site: Literal["Strict", "Lax", "None"] = "Lax"
-
-
-class StorageItem(Struct):
-    name: Text
-    value: StoredValue
-
-
-class OriginStorage(Struct, rename="camel"):
-    origin: Text
-    local_storage: Annotated[list[StorageItem], Meta(max_length=10_000)] = []
-
-
-class OriginSessionStorage(Struct, rename="camel"):
-    origin: Text
-    session_storage: Annotated[list[StorageItem], Meta(max_length=10_000)] = []
-
-
-class StorageState(Struct, rename="camel", kw_only=True):
+class StorageState(storage_state.StorageState, kw_only=True):
     """A Playwright storage-state file (``context.storage_state()``), with Intuned's optional
-    ``sessionStorage``: the body of our ``PUT …/auth-sessions/{id}/state`` (RECORDER import)."""
+    ``sessionStorage``: the body of our ``PUT …/auth-sessions/{id}/state`` (RECORDER import). Unlike
+    a state a worker captured, a file must name its cookies, so a JSON file of another kind is refused."""
 
-    cookies: Annotated[list[Cookie], Meta(max_length=10_000)]
-    origins: Annotated[list[OriginStorage], Meta(max_length=1000)] = []
-    session_storage: Annotated[list[OriginSessionStorage], Meta(max_length=1000)] | None | UnsetType = UNSET
+    cookies: Annotated[list[storage_state.Cookie], Meta(max_length=storage_state.MAX_COOKIES)]
 
     def as_state(self) -> dict[str, Any]:
         state = msgspec.to_builtins(self)
@@ -140,6 +111,8 @@ class AuthSessionsApi(Protocol):
     async def start_validate(self, project: str, session_id: str, body: ValidateSessionBody) -> AuthOperation: ...
 
     async def import_state(self, project: str, session_id: str, state: dict[str, Any]) -> AuthSessionRecord: ...
+
+    async def delete(self, project: str, session_id: str) -> bool: ...
 
 
 # -- answers ------------------------------------------------------------------------------------

@@ -7,6 +7,8 @@ beside the running daemon, stops working within that time.
 
 from __future__ import annotations
 
+from collections.abc import Awaitable, Callable
+
 import trio
 
 KEY_RECHECK_S = 0.5
@@ -30,3 +32,12 @@ class KeyCache:
 
     def remember(self, digest: str) -> None:
         self._checked_at[digest] = trio.current_time()
+
+    async def valid(self, digest: str, lookup: Callable[[str], Awaitable[bool]]) -> bool:
+        """Whether ``digest`` names a valid key: from memory if checked lately, else by ``lookup``."""
+        if self.fresh(digest):
+            return True
+        if not await lookup(digest):
+            return False
+        self.remember(digest)
+        return True

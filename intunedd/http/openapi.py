@@ -15,12 +15,16 @@ from typing import Any
 
 import msgspec
 
+from ..collections import wire as sp_wire
+from ..collections.request import ScrapeRequest, ScrapeResponse
 from ..errors import ErrorBody
 from ..job_spec import JobCreate, JobSpec
+from ..queue_spec import QueueCreate, QueueItem, RepeatItemInput
 from ..store.keys import ApiKey
-from . import auth_wire, wire
+from . import auth_wire, queue_wire, wire
 from .auth_schemas import CreateSessionBody, StorageState, UpdateSessionBody, ValidateSessionBody
 from .keys import KeyList
+from .routes.collections import CollectionBody, DownloadBody, UpdateBody
 from .routes.functions import KvPut, KvSaved, KvValue
 from .schemas import MAX_QUERY_INT, RunStartBody
 
@@ -31,6 +35,12 @@ ATTEMPT = f"{PROJECT}/runs/{{run_id}}/attempts/{{number}}"
 FUNCTIONS = "/api/{workspace_id}/functions/{project}"
 SESSIONS = f"{PROJECT}/auth-sessions"
 SESSION = f"{SESSIONS}/{{session_id}}"
+V1 = "/v1/async/collections"
+V1_RUN = f"{V1}/{{collection_id}}/runs/{{run_id}}"
+V1_ERRORS = (sp_wire.Detail, sp_wire.FieldErrors, sp_wire.ResultMissing)  # untagged: an anyOf of the three
+QUEUES = f"{PROJECT}/queues"
+QUEUE = f"{QUEUES}/{{queue_id}}"
+REPEAT = f"{QUEUE}/repeatItems"
 PAGE_MAX = 500
 
 
@@ -62,6 +72,7 @@ class Operation:
     public: bool = False  # answered without an API key
     signed: bool = False  # a signed URL may stand in for the key
     functions: bool = False  # authorised by an attempt's functions token instead of the key
+    v1: bool = False  # the Scraping Pros-compatible /v1 API: a bearer key, {"detail": …} errors
 
 
 def _int(minimum: int, maximum: int | None = None, default: int | None = None) -> dict[str, Any]:
@@ -80,6 +91,8 @@ _SIGNED = (
     Query("signature", {"type": "string"}, "Signature of a signed URL; replaces the API key"),
 )
 _BAD_BODY = (400, 401, 403, 404, 413)
+_V1_ERRORS = (401, 413, 422, 429)
+_V1_404 = (401, 404, 429)
 _ARCHIVE = Raw("application/octet-stream", "The project folder as a gzip-compressed tar")
 
 OPERATIONS: tuple[Operation, ...] = (
@@ -90,6 +103,10 @@ OPERATIONS: tuple[Operation, ...] = (
         Raw("application/octet-stream", "A file of the trace viewer"), errors=(404,), public=True,
     ),  # fmt: skip
     Operation("get", "/api/v1/info", "This daemon's workspace id and version", 200, wire.Info, errors=(401,)),
+    Operation(
+        "get", "/metrics", "Prometheus metrics (also served without a key on metrics.listen)", 200,
+        Raw("text/plain; version=0.0.4", "Prometheus text exposition format"), errors=(401,),
+    ),  # fmt: skip
     Operation("get", f"{WS}/quarantine", "Stored records set aside as unprocessable", 200, wire.QuarantineList),
     Operation("get", f"{WS}/keys", "API keys (never the key or its hash)", 200, KeyList),
     Operation("post", f"{WS}/keys/{{key_id}}/revoke", "Revoke an API key", 200, ApiKey),
@@ -109,6 +126,7 @@ OPERATIONS: tuple[Operation, ...] = (
         query=(
             _LIMIT, _OFFSET,
             Query("filter", {"type": "array", "items": {"type": "string"}}, "FIELD OP VALUE, e.g. status=failed"),
+            Query("cursor", _int(1, MAX_QUERY_INT, 1), "nextCursor of the previous page"),
         ),
         errors=(400, 401, 403),
     ),  # fmt: skip
@@ -190,6 +208,66 @@ OPERATIONS: tuple[Operation, ...] = (
         "put", f"{SESSION}/state", "Import a Playwright storage state as a RECORDER session (intunedd's own)", 200,
         auth_wire.AuthSessionBody, StorageState, errors=(*_BAD_BODY, 503),
     ),  # fmt: skip
+    Operation("get", QUEUES, "List queues, each with its state", 200, list[queue_wire.QueueWire], errors=(401, 403)),
+    Operation("post", QUEUES, "Create a queue", 201, queue_wire.QueueCreated, QueueCreate, errors=(*_BAD_BODY, 409)),
+    Operation("get", QUEUE, "One queue, with its depth and why its next item waits", 200, queue_wire.QueueWire),
+    Operation("delete", QUEUE, "Delete a queue; its queued items are canceled", 204, None),
+    Operation("post", f"{QUEUE}/items", "Append an item", 201, queue_wire.ItemQueued, QueueItem, errors=_BAD_BODY),
+    Operation("get", f"{QUEUE}/items/{{run_id}}", "An item's result", 200, queue_wire.ItemResult),
+    Operation("delete", f"{QUEUE}/items/{{run_id}}", "Delete a queued item", 204, None, errors=(400, 401, 403, 404)),
+    Operation("get", REPEAT, "List repeat items", 200, list[queue_wire.RepeatItemWire]),
+    Operation(
+        "post", REPEAT, "Add a repeat item (appended now, then every period)", 201, queue_wire.RepeatCreated,
+        RepeatItemInput, errors=_BAD_BODY,
+    ),  # fmt: skip
+    Operation("get", f"{REPEAT}/{{item_id}}", "One repeat item", 200, queue_wire.RepeatItemWire),
+    Operation("put", f"{REPEAT}/{{item_id}}", "Replace a repeat item", 200, wire.Message, RepeatItemInput,
+              errors=_BAD_BODY),
+    Operation("delete", f"{REPEAT}/{{item_id}}", "Delete a repeat item", 204, None),
+    Operation("post", "/v1/sync/scrape", "Scrape one page now", 200, ScrapeResponse, ScrapeRequest,
+              errors=_V1_ERRORS, v1=True),
+    Operation("post", "/v1/sync/download", "Download one file now (base64)", 200, sp_wire.DownloadResponse,
+              DownloadBody, errors=_V1_ERRORS, v1=True),
+    Operation("get", "/v1/health", "Liveness of the /v1 API", 200, sp_wire.Health, errors=(), public=True),
+    Operation(
+        "post", V1, "Create a collection (Idempotency-Key header honoured)", 201, sp_wire.NewCollectionResponse,
+        CollectionBody, errors=_V1_ERRORS, v1=True,
+    ),  # fmt: skip
+    Operation(
+        "get", V1, "List collections, newest first", 200, list[sp_wire.CollectionPublic],
+        query=(Query("name", {"type": "string"}, "Only this name"),
+               Query("since", {"type": "string"}, "Only created at or after this ISO time")),
+        errors=(401, 422, 429), v1=True,
+    ),  # fmt: skip
+    Operation("get", f"{V1}/{{collection_id}}", "One collection", 200, sp_wire.CollectionPublic, errors=_V1_404,
+              v1=True),
+    Operation("put", f"{V1}/{{collection_id}}", "Update a collection (its request list replaced)", 200,
+              sp_wire.NewCollectionResponse, UpdateBody, errors=(*_V1_ERRORS, 404), v1=True),
+    Operation("delete", f"{V1}/{{collection_id}}", "Delete a collection", 200, sp_wire.Detail, errors=_V1_404,
+              v1=True),
+    Operation("post", f"{V1}/{{collection_id}}/run", "Run a collection", 200, sp_wire.RunPublic, errors=_V1_404,
+              v1=True),
+    Operation(
+        "get", f"{V1}/{{collection_id}}/runs", "A collection's runs, newest first", 200, sp_wire.RunList,
+        query=(Query("status_filter", {"type": "string", "enum": ["in_progress", "completed"]}, "Only this status"),),
+        errors=(*_V1_404, 422), v1=True,
+    ),  # fmt: skip
+    Operation("get", V1_RUN, "One run, with live counters", 200, sp_wire.RunPublic, errors=_V1_404, v1=True),
+    Operation(
+        "get", f"{V1_RUN}/jobs", "A run's jobs, paged by cursor", 200, sp_wire.JobPage,
+        query=(
+            Query("limit", _int(1, 1000, 100), "Page size (at most 100 with include_results)"),
+            Query("cursor", {"type": "string"}, "cursor_next of the previous page"),
+            Query("status_filter", {"type": "string"}, "Comma-separated: processing, completed, failed, timeout"),
+            Query("order_by", {"type": "string", "enum": ["id", "completed_at"]}, "Order"),
+            Query("order_dir", {"type": "string", "enum": ["asc", "desc"]}, "Direction"),
+            Query("since_completed_at", {"type": "string"}, "Only jobs completed after this ISO time"),
+            Query("include_results", {"type": "boolean"}, "Embed each completed job's result"),
+        ),
+        errors=(*_V1_404, 422), v1=True,
+    ),  # fmt: skip
+    Operation("get", f"{V1_RUN}/jobs/{{job_id}}/result", "One job's result (kept 24 h)", 200, ScrapeResponse,
+              errors=_V1_404, v1=True),
     Operation(
         "post", f"{WS}/deliveries/{{delivery_id}}/retry", "Retry a failed delivery now", 200, wire.DeliveryBody,
         errors=(401, 403, 404, 409),
@@ -197,7 +275,7 @@ OPERATIONS: tuple[Operation, ...] = (
 )
 
 # Types the document names though no operation answers them directly.
-_EXTRA_TYPES: tuple[Any, ...] = (ErrorBody, wire.AggregateLine)
+_EXTRA_TYPES: tuple[Any, ...] = (ErrorBody, wire.AggregateLine, *V1_ERRORS)
 _PATH_PARAM = re.compile(r"{([^}]+)}")
 _REF = "#/components/schemas/{name}"
 
@@ -217,7 +295,11 @@ def _operation(op: Operation, schemas: dict[Any, dict[str, Any]]) -> dict[str, A
     ok: dict[str, Any] = {"description": op.summary}
     if op.answer is not None:
         ok["content"] = _content(op.answer, schemas)
-    error = {"description": "Error", "content": _content(ErrorBody, schemas)}
+    if op.v1:
+        either = {"anyOf": [schemas[kind] for kind in V1_ERRORS]}
+        error = {"description": "Error", "content": {"application/json": {"schema": either}}}
+    else:
+        error = {"description": "Error", "content": _content(ErrorBody, schemas)}
     spec: dict[str, Any] = {
         "operationId": f"{op.method}{_PATH_PARAM.sub(lambda m: m.group(1), op.path)}".replace("/", "_"),
         "summary": op.summary,
@@ -229,6 +311,8 @@ def _operation(op: Operation, schemas: dict[Any, dict[str, Any]]) -> dict[str, A
         spec["requestBody"] = {"required": True, "content": _content(op.body, schemas)}
     if op.public:
         spec["security"] = []
+    elif op.v1:
+        spec["security"] = [{"bearer": []}, {"apiKey": []}]
     elif op.signed:
         spec["security"] = [{"apiKey": []}, {}]
     elif op.functions:
@@ -258,6 +342,7 @@ def document(version: str) -> dict[str, Any]:
             "securitySchemes": {
                 "apiKey": {"type": "apiKey", "in": "header", "name": "x-api-key"},
                 "functionsToken": {"type": "http", "scheme": "bearer", "description": "An attempt's functions token"},
+                "bearer": {"type": "http", "scheme": "bearer", "description": "The API key, for the /v1 API"},
             },
         },
         "security": [{"apiKey": []}],

@@ -1,6 +1,6 @@
 """What the HTTP layer reads, and the few writes it makes itself (a delivery retried by hand,
-a key revoked, an AuthSession deleted): typed calls over the store actor, so routes never hold the store handle or
-name a query. Everything else a route changes goes through the runner or the deployer."""
+a key revoked): typed calls over the store actor, so routes never hold the store handle or name a
+query. Everything else a route changes goes through the runner, the deployer or the AuthSessions actor."""
 
 from __future__ import annotations
 
@@ -11,8 +11,9 @@ from ..actors.store import StoreHandle, StoreStatistics
 from ..job_spec import JobRecord, JobRunRecord
 from ..messages import AttemptRecord, ProjectVersion, RunRecord
 from ..policy.run_filters import Condition
+from ..queue_spec import QueueRecord, RepeatItemRecord
 from ..secrets import SecretBox
-from ..store import auth_queries, delivery_queries, job_queries, queries
+from ..store import auth_queries, dashboard_queries, delivery_queries, job_queries, queries, queue_queries
 from ..store.auth_queries import AuthOperation, AuthSessionRecord, OperationKind
 from ..store.delivery_queries import Delivery
 from ..store.keys import ApiKey, key_is_valid, list_api_keys, revoke_api_key
@@ -36,12 +37,32 @@ class Records:
         return await self._store.read(queries.get_run, run_id)
 
     async def runs(
-        self, project: str, conditions: list[Condition], limit: int, offset: int
+        self, project: str, conditions: list[Condition], limit: int, offset: int, before_seq: int | None = None
     ) -> tuple[list[RunRecord], int]:
-        return await self._store.read(queries.list_runs, project, conditions, limit, offset)
+        return await self._store.read(queries.list_runs, project, conditions, limit, offset, before_seq)
 
     async def attempts(self, run_id: str) -> list[AttemptRecord]:
         return await self._store.read(queries.list_attempts, run_id)
+
+    async def finished_by_minute(self, since: str) -> list[tuple[str, str, int]]:
+        return await self._store.read(dashboard_queries.finished_by_minute, since)
+
+    async def active_runs(self, limit: int) -> list[RunRecord]:
+        return await self._store.read(dashboard_queries.active_runs, limit)
+
+    # -- queues ----------------------------------------------------------------------------
+
+    async def queues(self, project: str) -> list[QueueRecord]:
+        return await self._store.read(queue_queries.list_queues, project)
+
+    async def queue_item(self, project: str, queue_id: str, run_id: str) -> RunRecord | None:
+        return await self._store.read(queue_queries.get_item, project, queue_id, run_id)
+
+    async def repeat_items(self, project: str, queue_id: str) -> list[RepeatItemRecord]:
+        return await self._store.read(queue_queries.list_repeats, project, queue_id)
+
+    async def repeat_item(self, project: str, queue_id: str, item_id: str) -> RepeatItemRecord | None:
+        return await self._store.read(queue_queries.get_repeat, project, queue_id, item_id)
 
     # -- jobs and JobRuns -------------------------------------------------------------------
 
@@ -100,9 +121,6 @@ class Records:
 
     async def auth_operation(self, project: str, kind: OperationKind, op_id: str) -> AuthOperation | None:
         return await self._store.read(auth_queries.get_operation, project, kind, op_id)
-
-    async def delete_auth_session(self, project: str, session_id: str) -> bool:
-        return await self._store.write(auth_queries.delete_session, project, session_id)
 
     # -- persistent store (the runtime's backend functions) ----------------------------------
 

@@ -45,6 +45,14 @@ MAX_JSON_DEPTH = "INTUNEDD_MAX_JSON_DEPTH"  # the app config key holding server.
 PositiveAttempts = Annotated[int, Meta(ge=1, le=100)]
 TimeoutSeconds = Annotated[int, Meta(ge=1, le=7 * 24 * 3600)]
 ApiName = Annotated[str, Meta(min_length=1, max_length=500)]
+AuthSessionReference = Annotated[
+    dict[str, Any],
+    Meta(
+        description="The run's AuthSession: {id, autoRecreate?, checkAttempts?, createAttempts?, proxy?, "
+        "requestTimeout?, runtimeInput?, exclusive?}. exclusive (ours): true to be the only attempt using the "
+        "session; the run is canceled with auth-session-already-in-use if another attempt is using it."
+    ),
+]
 
 
 class Retry(Struct, rename="camel", forbid_unknown_fields=True):
@@ -60,7 +68,7 @@ class RunStartBody(Struct, rename="camel"):
     request_timeout: TimeoutSeconds | None = None
     proxy: str | None = None
     save_trace: bool | None = None
-    auth_session: dict[str, Any] | None = None
+    auth_session: AuthSessionReference | None = None
     sink: Sink | None = None
 
     def __post_init__(self) -> None:
@@ -186,6 +194,7 @@ def _run_fields(run: RunRecord) -> dict[str, Any]:
         "attempts_count": run.attempts_count,
         "job_id": run.job_id or UNSET,
         "job_run_id": run.job_run_id if run.job_id else UNSET,
+        "queue_id": run.queue_id or UNSET,
         "error": UNSET if run.error is None else run.error,
         "reason": UNSET if run.reason is None else run.reason,
     }

@@ -66,13 +66,16 @@ class RunItem(Struct, rename="camel", kw_only=True):
     attempts_count: int
     job_id: str | UnsetType = UNSET
     job_run_id: str | None | UnsetType = UNSET
+    queue_id: str | UnsetType = UNSET
     error: Any | UnsetType = UNSET
     reason: Any | UnsetType = UNSET
 
 
-class RunList(Struct):
+class RunList(Struct, rename="camel"):
     items: list[RunItem]
     total: int
+    # Ours: pass it back as ``cursor`` for the next page (keyset paging, fast at any depth).
+    next_cursor: str | None = None
 
 
 class AttemptItem(Struct, rename="camel", kw_only=True):

@@ -1,7 +1,8 @@
 """``/events``: committed run and attempt events as JSON text frames, filtered by query.
 
 ``?project=NAME&run=RUN_ID&type=run.completed&type=…``; authenticate with the
-``x-api-key`` header or, for browsers that cannot set headers, ``?apiKey=``. A client
+``x-api-key`` header or, for browsers that cannot set headers, ``?apiKey=`` or (a page of the
+dashboard, same origin) its session cookie. A client
 that falls a whole buffer behind (in events or in bytes, see the bus) is disconnected
 (close code 1013, try again later). Each key may hold ``events.max_connections_per_key``
 connections at once; one more is refused with 429 before the handshake completes.
@@ -12,11 +13,10 @@ from __future__ import annotations
 from collections import Counter
 
 import msgspec
-from quart import Blueprint, websocket
+from quart import Blueprint, g, websocket
 
 from ..errors import TooManyRequests
 from ..messages import EventFilter
-from ..store.keys import hash_key
 from .handles import Handles
 
 _encoder = msgspec.json.Encoder()
@@ -34,7 +34,7 @@ def events_blueprint(h: Handles) -> Blueprint:
 
     @bp.websocket("/api/v1/workspace/<workspace_id>/events")
     async def events(workspace_id: str) -> None:
-        digest = hash_key(websocket_key())  # the key was checked before this handler runs
+        digest: str = g.key_digest  # of the key (or the dashboard session's key) checked before this handler
         if open_per_key[digest] >= limit:
             raise TooManyRequests(
                 f"This API key already has {limit} event streams open", details={"field": "x-api-key"}

@@ -10,7 +10,7 @@ import msgspec
 from ..clock import iso, parse_iso
 
 FIELDS = (
-    "id", "status", "api_name", "run_type", "job_id", "job_run_id",
+    "id", "status", "api_name", "run_type", "job_id", "job_run_id", "queue_id",
     "created_at", "started_at", "ended_at", "run_duration",
 )  # fmt: skip
 _TIME_FIELDS = {"created_at", "started_at", "ended_at"}

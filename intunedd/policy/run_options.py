@@ -1,5 +1,5 @@
 """Which options a run gets: the one place every kind of run (a run/start body, a job's
-payload item, an item a JobRun's automation added) has its options resolved.
+payload item, an item a JobRun's automation added, a queue item) has its options resolved.
 
 The run's own request wins, then its job (the item, then ``configuration``, then the job's
 top level), then the daemon's defaults. A run without a sink takes its project's
@@ -14,6 +14,7 @@ import msgspec
 
 from ..job_spec import JobSpec, PayloadItem
 from ..messages import ProjectVersion, RunOptions, RunRequest
+from ..queue_spec import QueueItem, QueueSpec
 
 
 class Defaults(msgspec.Struct, frozen=True, kw_only=True):
@@ -42,6 +43,20 @@ def for_item(spec: JobSpec, item: PayloadItem, project: ProjectVersion, defaults
         save_trace=config.save_trace is not False,
         proxy=config.proxy or spec.proxy,
         auth_session=msgspec.to_builtins(spec.auth_session) if spec.auth_session else None,
+        sink=_sink(spec.sink, project, defaults),
+    )
+
+
+def for_queue_item(spec: QueueSpec, item: QueueItem, project: ProjectVersion, defaults: Defaults) -> RunOptions:
+    """The item's retry and session, else its queue's; the queue's sink."""
+    config = spec.configuration
+    attempts = (item.retry and item.retry.maximum_attempts) or (config.retry and config.retry.maximum_attempts)
+    session = item.auth_session or spec.auth_session
+    return RunOptions(
+        max_attempts=attempts or defaults.max_attempts,
+        request_timeout_s=defaults.request_timeout_s,
+        save_trace=True,
+        auth_session=msgspec.to_builtins(session) if session else None,
         sink=_sink(spec.sink, project, defaults),
     )
 

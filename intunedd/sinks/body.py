@@ -30,6 +30,8 @@ def sink_body(run: RunRecord, workspace_id: str) -> dict[str, Any]:
     if run.job_id:
         body["projectJob"] = {"id": run.job_id}
         body["projectJobRun"] = {"id": run.job_run_id}
+    elif run.queue_id:
+        body["projectQueue"] = {"id": run.queue_id}
     return body
 
 
@@ -40,7 +42,8 @@ def _stamp(iso_time: str | None) -> str:
 
 def s3_key(prefix: str, run: RunRecord, job_run_started: str | None) -> str:
     """``{prefix}{project}/jobs/{job}/{jobrun start}_{jobrun}/{run end}_{run}.json`` for job items,
-    ``{prefix}{project}/runs/{yyyy}/{mm}/{dd}/{run end}_{run}.json`` for standalone runs.
+    ``{prefix}{project}/runs/{yyyy}/{mm}/{dd}/{run end}_{run}.json`` for standalone runs, and
+    ``{prefix}{project}/queues/{queue}/{yyyy}/{mm}/{dd}/…`` for queue items.
 
     Keys sort by time within their folder, a JobRun's results share one folder, and a key is
     fixed by the run, so a repeated delivery overwrites rather than duplicates."""
@@ -49,4 +52,5 @@ def s3_key(prefix: str, run: RunRecord, job_run_started: str | None) -> str:
         return f"{prefix}{run.project}/jobs/{run.job_id}/{_stamp(job_run_started)}_{run.job_run_id}/{name}"
     ended = parse_iso(run.ended_at) if run.ended_at else None
     day = ended.strftime("%Y/%m/%d") if ended else "unknown"
-    return f"{prefix}{run.project}/runs/{day}/{name}"
+    folder = f"queues/{run.queue_id}" if run.queue_id else "runs"
+    return f"{prefix}{run.project}/{folder}/{day}/{name}"

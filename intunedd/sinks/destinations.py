@@ -82,14 +82,19 @@ def _not_public(address: Address) -> bool:
     )
 
 
+def address_allowed(address: str, networks: tuple[Network, ...], *, public: bool = True) -> bool:
+    """Whether ``address`` (an IP) is inside one of ``networks``, or (``public``) a public one."""
+    parsed = ipaddress.ip_address(address.split("%", 1)[0])  # an IPv6 scope id is not part of the address
+    if any(parsed in network for network in networks):
+        return True
+    return public and not any(_not_public(a) for a in (parsed, *_embedded(parsed)))
+
+
 def refusal(address: str) -> str | None:
     """Why a delivery may not connect to ``address`` (an IP), or None if it may."""
-    parsed = ipaddress.ip_address(address.split("%", 1)[0])  # an IPv6 scope id is not part of the address
-    if any(parsed in network for network in _allowed.get()):
+    if address_allowed(address, _allowed.get()):
         return None
-    if any(_not_public(a) for a in (parsed, *_embedded(parsed))):
-        return f"{address} is not a public address (allow it with sinks.allow_networks)"
-    return None
+    return f"{address} is not a public address (allow it with sinks.allow_networks)"
 
 
 def literal_address(host: str) -> str | None:

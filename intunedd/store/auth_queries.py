@@ -28,6 +28,8 @@ SessionSource = Literal["API", "CODE"]
 OperationKind = Literal["create", "update", "validate"]
 OperationStatus = Literal["pending", "in_progress", "done", "failed", "canceled"]
 UNFINISHED: tuple[OperationStatus, ...] = ("pending", "in_progress")
+# Why an operation ends canceled: its session was deleted (a type Intuned's clients accept).
+DELETED = {"type": "cancelled-user-action", "message": "The AuthSession was deleted"}
 _json = msgspec.json.Encoder()
 
 
@@ -231,12 +233,40 @@ def list_sessions_checked(
 
 
 def delete_session(tx: Tx, project: str, session_id: str) -> bool:
-    """Delete the session (its operations stay, as history); False when there was none."""
+    """Delete the session; its operations stay, as history, those unfinished canceled. False when
+    there was none."""
     deleted = tx.execute("DELETE FROM auth_sessions WHERE project=? AND id=?", (project, session_id)).rowcount
     if deleted:
         release(tx, "auth_session", _session_key(project, session_id))
         tx.emit("authsession.deleted", project=project, session_id=session_id)
+        placeholders = ", ".join("?" * len(UNFINISHED))
+        unfinished = tx.execute(
+            f"SELECT id FROM auth_operations WHERE project=? AND session_id=? AND status IN ({placeholders})",
+            (project, session_id, *UNFINISHED),
+        ).fetchall()
+        for (op_id,) in unfinished:
+            try:
+                update_operation(tx, op_id, "canceled", reason=DELETED)
+            except RecordUnreadable:
+                pass  # canceled all the same: only its event, which needs the decoded row, is left out
     return bool(deleted)
+
+
+def unreadable_sessions(db: sqlite_utils.Database, box: SecretBox) -> list[tuple[str, str]]:
+    """(``project/id``, why) for every stored session whose record or sealed values no longer read,
+    for quarantine at start; quarantined ones are left out."""
+    keys = db.conn.execute(
+        "SELECT project, id FROM auth_sessions WHERE project || '/' || id NOT IN "
+        "(SELECT record_id FROM quarantine WHERE kind='auth_session') ORDER BY project, id"
+    ).fetchall()
+    bad: list[tuple[str, str]] = []
+    for project, session_id in keys:
+        try:
+            get_session(db, project, session_id)
+            session_secrets(db, box, project, session_id)
+        except RecordUnreadable as e:
+            bad.append((_session_key(project, session_id), e.message))
+    return bad
 
 
 def session_secrets(db: sqlite_utils.Database, box: SecretBox, project: str, session_id: str) -> AuthSecrets:

@@ -23,4 +23,8 @@ def open_db(path: Path) -> sqlite_utils.Database:
     conn.execute("PRAGMA foreign_keys=ON")
     db = sqlite_utils.Database(conn)
     migrations.apply(db)
+    # Fresh planner statistics for tables that grew since (bounded work): the runs list's
+    # indexes are only chosen well with them.
+    conn.execute("PRAGMA analysis_limit=1000")
+    conn.execute("PRAGMA optimize=0x10002")
     return db

@@ -248,7 +248,9 @@ def _insert_job_run(
         (job_run_id, job.project, job.id, type_, status, _dumps(snapshot), max_concurrent, tx.now, tx.now, tx.now,
          ended, _dumps(reason), slot_key),
     )  # fmt: skip
-    tx.emit("jobrun.created", project=job.project, job_id=job.id, job_run_id=job_run_id, status=status)
+    # trigger and slot_key (``<job>:<slot ms>`` for SCHEDULED) let metrics measure the scheduler's lateness.
+    tx.emit("jobrun.created", project=job.project, job_id=job.id, job_run_id=job_run_id, status=status, trigger=type_,
+            slot_key=slot_key)  # fmt: skip
     found = job_run_by_id(tx.db, job_run_id)
     assert found is not None
     return found

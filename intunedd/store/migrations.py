@@ -237,3 +237,138 @@ def _auth_sessions(db: sqlite_utils.Database) -> None:
 def _auth_required(db: sqlite_utils.Database) -> None:
     # auth_required: Intuned.json authSessions.enabled, so runs that name no session are refused.
     db.executescript("ALTER TABLE project_versions ADD COLUMN auth_required INTEGER NOT NULL DEFAULT 0;")
+
+
+@migrations(name="0011_queues")
+def _queues(db: sqlite_utils.Database) -> None:
+    # A queue item is a run (run_type QUEUE) with queue_id set. next_at: when a repeat item is next
+    # appended, kept so a restart neither skips nor doubles one.
+    db.executescript(
+        """
+        CREATE TABLE queues (
+            project TEXT NOT NULL,
+            id TEXT NOT NULL,
+            spec TEXT NOT NULL,
+            created_at TEXT NOT NULL,
+            updated_at TEXT NOT NULL,
+            PRIMARY KEY (project, id)
+        );
+        CREATE TABLE queue_repeat_items (
+            project TEXT NOT NULL,
+            queue_id TEXT NOT NULL,
+            id TEXT NOT NULL,
+            spec TEXT NOT NULL,
+            period_ms INTEGER NOT NULL,
+            next_at TEXT NOT NULL,
+            last_run_id TEXT,
+            created_at TEXT NOT NULL,
+            updated_at TEXT NOT NULL,
+            PRIMARY KEY (project, queue_id, id)
+        );
+        ALTER TABLE runs ADD COLUMN queue_id TEXT;
+        CREATE INDEX runs_queue ON runs (project, queue_id, status);
+        """
+    )
+
+
+@migrations(name="0010_rate_admissions")
+def _rate_admissions(db: sqlite_utils.Database) -> None:
+    # When each item of a rate-limited queue (key) started, so a restart does not reset its windows.
+    # at_us: microseconds since the epoch, exact, as the windows compare them.
+    db.executescript(
+        """
+        CREATE TABLE rate_admissions (key TEXT NOT NULL, at_us INTEGER NOT NULL);
+        CREATE INDEX rate_admissions_key ON rate_admissions (key, at_us);
+        """
+    )
+
+
+@migrations(name="0012_collections")
+def _collections(db: sqlite_utils.Database) -> None:
+    # The /v1 collections API (store/collection_queries.py). A collection job is also a run of ours
+    # (run_type COLLECTION, runs.id = collection_jobs.run_of) with its own attempts. created_at and
+    # updated_at of collections and their runs are epoch seconds, as the API shows them; a job's
+    # times are ISO text, as its keyset paging compares them. A job's request is copied from the
+    # collection when its run starts, so updating the collection never changes a run under way.
+    db.executescript(
+        """
+        CREATE TABLE collections (
+            id TEXT PRIMARY KEY,
+            name TEXT NOT NULL,
+            callback_url TEXT,
+            owner_key_id TEXT,
+            created_at REAL NOT NULL,
+            updated_at REAL NOT NULL
+        );
+        CREATE TABLE collection_requests (
+            collection_id TEXT NOT NULL,
+            position INTEGER NOT NULL,
+            request TEXT NOT NULL,
+            custom_id TEXT,
+            PRIMARY KEY (collection_id, position)
+        );
+        CREATE TABLE collection_runs (
+            id TEXT PRIMARY KEY,
+            collection_id TEXT NOT NULL,
+            status TEXT NOT NULL,
+            callback_url TEXT,
+            created_at REAL NOT NULL,
+            completed_at REAL
+        );
+        CREATE INDEX collection_runs_collection ON collection_runs (collection_id, created_at);
+        CREATE INDEX collection_runs_status ON collection_runs (status);
+        CREATE TABLE collection_jobs (
+            id TEXT PRIMARY KEY,
+            collection_run_id TEXT NOT NULL,
+            position INTEGER NOT NULL,
+            run_of TEXT NOT NULL,
+            url TEXT NOT NULL,
+            custom_id TEXT,
+            request TEXT NOT NULL,
+            status TEXT NOT NULL,
+            status_code INTEGER,
+            message TEXT,
+            block_reason TEXT,
+            queued_at TEXT NOT NULL,
+            started_at TEXT,
+            completed_at TEXT,
+            execution_time_ms INTEGER,
+            retries_attempted INTEGER,
+            is_success INTEGER,
+            result TEXT
+        );
+        CREATE INDEX collection_jobs_run ON collection_jobs (collection_run_id, status);
+        CREATE INDEX collection_jobs_run_position ON collection_jobs (collection_run_id, position);
+        CREATE INDEX collection_jobs_completed ON collection_jobs (collection_run_id, completed_at, id);
+        CREATE INDEX collection_jobs_processing ON collection_jobs (status) WHERE status = 'processing';
+        CREATE TABLE collection_idempotency (
+            key TEXT NOT NULL,
+            api_key_id TEXT NOT NULL,
+            collection_id TEXT NOT NULL,
+            response TEXT NOT NULL,
+            created_at REAL NOT NULL,
+            PRIMARY KEY (key, api_key_id)
+        );
+        """
+    )
+
+
+@migrations(name="0013_run_list_indexes")
+def _run_list_indexes(db: sqlite_utils.Database) -> None:
+    # The runs list pages newest first (seq DESC) within a project, optionally filtered: an index
+    # per filterable column, ending in seq, serves both the filter and the order. run_duration is
+    # an expression (RUN_DURATION_SQL in queries.py); it must match that text exactly.
+    db.executescript(
+        """
+        CREATE INDEX runs_project_seq ON runs (project, seq);
+        CREATE INDEX runs_project_status ON runs (project, status, seq);
+        CREATE INDEX runs_project_api ON runs (project, api, seq);
+        CREATE INDEX runs_project_type ON runs (project, run_type, status, seq);
+        CREATE INDEX runs_project_job ON runs (project, job_id, seq);
+        CREATE INDEX runs_project_started ON runs (project, started_at);
+        CREATE INDEX runs_project_duration ON runs (
+            project, CAST((julianday(ended_at) - julianday(started_at)) * 86400000 AS INTEGER)
+        );
+        ANALYZE;
+        """
+    )

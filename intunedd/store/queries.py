@@ -165,13 +165,13 @@ def project_version(db: sqlite_utils.Database, name: str, version: int) -> Proje
 
 _RUN_COLUMNS = (
     "id, seq, project, version, api, parameters, options, status, run_type, created_at, started_at, "
-    "ended_at, result, extended_payloads, error, reason, attempts_count, job_id, job_run_id"
+    "ended_at, result, extended_payloads, error, reason, attempts_count, job_id, job_run_id, queue_id"
 )
 
 
 def _run(row: tuple[Any, ...]) -> RunRecord:
     (id_, seq, project, version, api, parameters, options, status, run_type, created_at, started_at,
-     ended_at, result, extended, error, reason, attempts_count, job_id, job_run_id) = row  # fmt: skip
+     ended_at, result, extended, error, reason, attempts_count, job_id, job_run_id, queue_id) = row  # fmt: skip
     return RunRecord(
         id=id_,
         seq=seq,
@@ -192,6 +192,7 @@ def _run(row: tuple[Any, ...]) -> RunRecord:
         attempts_count=attempts_count,
         job_id=job_id,
         job_run_id=job_run_id,
+        queue_id=queue_id,
     )
 
 
@@ -206,12 +207,13 @@ def insert_run(
     run_type: str = "STANDALONE",
     job_id: str | None = None,
     job_run_id: str | None = None,
+    queue_id: str | None = None,
 ) -> RunRecord:
     cursor = tx.execute(
         "INSERT INTO runs (id, project, version, api, parameters, options, status, run_type, job_id, job_run_id, "
-        "created_at) VALUES (?, ?, ?, ?, ?, ?, 'pending', ?, ?, ?, ?)",
+        "queue_id, created_at) VALUES (?, ?, ?, ?, ?, ?, 'pending', ?, ?, ?, ?, ?)",
         (run_id, project.name, project.version, api, _dumps(parameters), _dumps(options), run_type, job_id,
-         job_run_id, tx.now),
+         job_run_id, queue_id, tx.now),
     )  # fmt: skip
     tx.emit("run.created", project=project.name, run_id=run_id, api=api, job_run_id=job_run_id)
     return RunRecord(
@@ -227,6 +229,7 @@ def insert_run(
         created_at=tx.now,
         job_id=job_id,
         job_run_id=job_run_id,
+        queue_id=queue_id,
     )
 
 
@@ -249,6 +252,8 @@ def unfinished_runs_checked(db: sqlite_utils.Database) -> tuple[list[RunRecord],
     return decode_rows(rows, _run, lambda row: row[0])
 
 
+# Exactly the expression of the runs_project_duration index (migration 0013), so it serves the filter.
+RUN_DURATION_SQL = "CAST((julianday(ended_at) - julianday(started_at)) * 86400000 AS INTEGER)"
 _FILTER_COLUMNS = {
     "id": "id",
     "status": "status",
@@ -256,16 +261,25 @@ _FILTER_COLUMNS = {
     "run_type": "run_type",
     "job_id": "job_id",
     "job_run_id": "job_run_id",
+    "queue_id": "queue_id",
     "created_at": "created_at",
     "started_at": "started_at",
     "ended_at": "ended_at",
-    "run_duration": "CAST((julianday(ended_at) - julianday(started_at)) * 86400000 AS INTEGER)",
+    "run_duration": RUN_DURATION_SQL,
 }
 
 
 def list_runs(
-    db: sqlite_utils.Database, project: str, conditions: list[Condition], limit: int, offset: int
+    db: sqlite_utils.Database,
+    project: str,
+    conditions: list[Condition],
+    limit: int,
+    offset: int,
+    before_seq: int | None = None,
 ) -> tuple[list[RunRecord], int]:
+    """A page of the project's runs, newest first, and how many match in all. ``before_seq`` (a
+    cursor: the last seq of the previous page) pages by key, as fast at any depth; ``offset``
+    then skips within what follows it."""
     where = ["project = ?"]
     params: list[Any] = [project]
     for condition in conditions:
@@ -273,6 +287,9 @@ def list_runs(
         params.append(condition.value)
     clause = " AND ".join(where)
     total = db.conn.execute(f"SELECT COUNT(*) FROM runs WHERE {clause}", params).fetchone()[0]
+    if before_seq is not None:
+        clause += " AND seq < ?"
+        params.append(before_seq)
     rows = db.conn.execute(
         f"SELECT {_RUN_COLUMNS} FROM runs WHERE {clause} ORDER BY seq DESC LIMIT ? OFFSET ?",
         [*params, limit, offset],
@@ -327,6 +344,8 @@ def start_attempt(
     )
     if changed:
         tx.emit("run.started", project=run.project, run_id=run.id, api=run.api)
+        if run.queue_id is not None:
+            tx.emit("queueitem.started", project=run.project, run_id=run.id, queue_id=run.queue_id)
     tx.emit("attempt.started", project=run.project, run_id=run.id, attempt=number)
 
 
@@ -362,6 +381,8 @@ def finish_run(
         if reason is not None:
             data["reason"] = reason
         tx.emit(f"run.{status}", project=run.project, run_id=run.id, **data)
+        if run.queue_id is not None:
+            tx.emit(f"queueitem.{status}", project=run.project, run_id=run.id, queue_id=run.queue_id)
     return bool(changed)
 
 

@@ -11,19 +11,21 @@ import msgspec
 
 from ..job_spec import JobRunRecord, PayloadItem
 from ..messages import ProjectVersion, RunOptions, RunRecord
+from ..queue_spec import QueueItem
 from ..workers.attempt import AttemptOutcome
-from . import job_queries, queries
+from . import job_queries, queries, queue_queries
 from .queries import Tx
 
 
 class Extension(msgspec.Struct, frozen=True):
-    """The runs a JobRun item's ``extend_payload`` adds, with their ids and options resolved."""
+    """The runs a JobRun item's or a queue item's ``extend_payload`` adds, with their ids and
+    options resolved; a queue's go to its tail."""
 
     project: ProjectVersion
     items: list[PayloadItem]
     run_ids: list[str]
     options: list[RunOptions]
-    max_runs: int | None
+    max_runs: int | None = None
 
 
 def end_attempt(
@@ -61,10 +63,17 @@ def end_run(
     """
     created: list[RunRecord] = []
     extended = None
-    if extension is not None:
+    if extension is not None and run.queue_id is not None:
+        created = [
+            queue_queries.insert_item(tx, extension.project, run.queue_id, QueueItem(item.api_name, item.parameters),
+                                      run_id, options)
+            for item, run_id, options in zip(extension.items, extension.run_ids, extension.options, strict=True)
+        ]  # fmt: skip
+    elif extension is not None:
         created = job_queries.extend_job_run(
             tx, run, extension.project, extension.items, extension.run_ids, extension.options, extension.max_runs
         )
+    if extension is not None:
         extended = [
             {"api": item.api_name, "parameters": item.parameters, "runId": run_id}
             for item, run_id in zip(extension.items, extension.run_ids, strict=True)

@@ -34,7 +34,7 @@ from urllib.parse import unquote, urlsplit
 import msgspec
 from playwright.async_api import Browser, BrowserContext, Page, Playwright, ProxySettings, async_playwright
 
-from intunedd.workers import auth, protocol, reaper, runtime_contract
+from intunedd.workers import auth, protocol, reaper, runtime_contract, storage_state
 from intunedd.workers.cdp import debuggable_context
 from intunedd.workers.conventions import (
     HOOK_FILE,
@@ -454,7 +454,7 @@ async def _open_browser(playwright: Playwright, config: WorkerConfig) -> Browser
 class _Attempt:
     start: Start
     aborted: bool = False
-    state: auth.StorageState | None = None  # Start.auth_state, checked
+    state: storage_state.StorageState | None = None  # Start.auth_state, checked
     task: asyncio.Task[Any] | None = None
     cdp_url: str | None = None  # of the attempt's own browser, when the project has a setup_context hook
 
@@ -613,7 +613,27 @@ class Worker:
             return Done(success=False, error=_unexpected(str(e)))
         if attempt.start.runtime == "intuned":  # Intuned's runtime opens its own browser and context
             return await self._intuned.run(attempt, log, self.send_extend)
+        if attempt.start.function == "collection-scrape":
+            return await self._collection_scrape(attempt)
         return await self._in_context(attempt, log)
+
+    async def _collection_scrape(self, attempt: _Attempt) -> Done:
+        """As its own task, so an Abort cancels it as it does an automation."""
+        # Imported here: only the daemon's own workers scrape, and a project's environment
+        # (Intuned's runtime path) has none of the collections' libraries (parsel, html-to-markdown).
+        from intunedd.workers import collection_scrape
+
+        start = attempt.start
+        task = asyncio.create_task(collection_scrape.scrape(self._browser, start, _context_options(start)))
+        attempt.task = task
+        try:
+            await asyncio.wait({task})
+        finally:
+            task.cancel()
+        if attempt.aborted or task.cancelled():
+            return protocol.aborted()
+        exc = task.exception()
+        return _user_failure(exc) if exc is not None else task.result()
 
     async def _in_context(self, attempt: _Attempt, log: AttemptLog) -> Done:
         async with self._context_for(attempt) as (context, page):

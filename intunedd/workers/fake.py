@@ -6,6 +6,7 @@ told to misbehave the ways a worker running hostile user code might.
 which is what ``spawn_worker(..., command=fake_command(BEHAVIOUR))`` runs. Behaviours:
 
     ok ................ Ready, then every Start gets Done(success, result=Start.parameters)
+    logged-in ......... as ok, but an AuthSession's check passes and its create gives a state
     silent ............ never says anything
     crash ............. exits with status 3 at once
     not-ready ......... sends Done instead of Ready, then waits
@@ -20,6 +21,9 @@ which is what ``spawn_worker(..., command=fake_command(BEHAVIOUR))`` runs. Behav
     big-result ........ Ready; on Start a Done whose result is parameters["size"] bytes of JSON
     flood-log ......... Ready; on Start writes parameters["lines"] lines of parameters["width"]
                         characters straight into the log file, ignoring its limits, then Done
+    scripted .......... as ok, but an attempt whose number is at most parameters["fail_attempts"]
+                        fails (retryable), and parameters["extend"] (a list of {api, parameters})
+                        is returned as extended payloads
 """
 
 from __future__ import annotations
@@ -40,6 +44,7 @@ from .protocol import Done, Ready, Start, WorkerConfig
 HUGE_LENGTH = b"\xff\xff\xff\xff"
 BEHAVIOURS = (
     "ok",
+    "logged-in",
     "silent",
     "crash",
     "not-ready",
@@ -53,6 +58,7 @@ BEHAVIOURS = (
     "big-error",
     "big-result",
     "flood-log",
+    "scripted",
 )
 
 
@@ -101,6 +107,15 @@ def _frame(body: bytes) -> bytes:
     return protocol.HEADER.pack(len(body)) + body
 
 
+def _scripted(start: Start) -> Done:
+    script = start.parameters if isinstance(start.parameters, dict) else {}
+    if start.context.attempt_number <= int(script.get("fail_attempts", 0)):
+        error = protocol.AttemptError(code="script-execution-exception", message="scripted failure")
+        return Done(success=False, error=error)
+    extend = [protocol.ExtendedPayload(api=p["api"], parameters=p.get("parameters")) for p in script.get("extend", [])]
+    return Done(success=True, result=start.parameters, extended_payloads=extend)
+
+
 def _answer(behaviour: str, channel: _Socket, start: Start) -> bool:
     """Answer one Start; False when the fake should stop answering (and just wait for EOF)."""
     match behaviour:
@@ -137,6 +152,12 @@ def _answer(behaviour: str, channel: _Socket, start: Start) -> bool:
                 for _ in range(int(start.parameters["lines"])):
                     log.write(line)
             channel.send(Done(success=True))
+        case "scripted":
+            channel.send(_scripted(start))
+        case "logged-in" if start.function == "auth-check":
+            channel.send(Done(success=True, result=True))
+        case "logged-in" if start.function == "auth-create":
+            channel.send(Done(success=True, session={"cookies": [], "origins": [], "sessionStorage": None}))
         case _:
             channel.send(Done(success=True, result=start.parameters))
     return True

@@ -86,8 +86,9 @@ class Start(_Frame, tag="start"):
     functions_domain: str | None = None
     functions_token: str | None = None
     workspace_id: str | None = None
-    # What runs: the API named by ``api``, or the project's auth-sessions/create.py or check.py (spec §5.3).
-    function: Literal["api", "auth-create", "auth-check"] = "api"
+    # What runs: the API named by ``api``, or the project's auth-sessions/create.py or check.py (spec §5.3),
+    # or a collection's scrape (``parameters`` a collections.job.ScrapeJob; no project code runs).
+    function: Literal["api", "auth-create", "auth-check", "collection-scrape"] = "api"
     # A Playwright storage state loaded into the attempt's fresh context before the function runs.
     auth_state: Any = None
     # What get_auth_session_parameters() returns; for auth-create also the ``params`` create is called with.

@@ -33,7 +33,7 @@ from urllib.parse import unquote, urlsplit
 import msgspec
 import psutil
 
-from intunedd.workers import auth, protocol, reaper
+from intunedd.workers import auth, protocol, reaper, storage_state
 from intunedd.workers.cdp import BrowserExited, devtools_port
 from intunedd.workers.limits import result_too_big
 from intunedd.workers.protocol import AttemptError, Done, ExtendedPayload, Start
@@ -308,7 +308,7 @@ class IntunedRuntime:
 
 
 def _parameters(
-    start: Start, state: auth.StorageState | None, cdp_address: str, chromium: list[str], headless: bool
+    start: Start, state: storage_state.StorageState | None, cdp_address: str, chromium: list[str], headless: bool
 ) -> dict[str, Any]:
     """``RunApiParameters`` (spec §6.3) for one attempt."""
     context = start.context
@@ -338,7 +338,7 @@ def _parameters(
         parameters["functionsToken"] = start.functions_token
     if state is not None or start.auth_parameters is not None:
         # The runtime loads a session only of type "state" and always needs one: without a state, an empty one.
-        session = msgspec.to_builtins(state or auth.StorageState())
+        session = msgspec.to_builtins(state or storage_state.StorageState())
         parameters["auth"] = {"session": {"type": "state", "state": session}, "parameters": start.auth_parameters}
     if start.function == "auth-create":
         parameters["retrieveSession"] = True

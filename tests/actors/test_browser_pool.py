@@ -186,10 +186,12 @@ async def test_a_broken_environment_fails_its_lease_without_blocking_the_others(
             stats = pool.statistics()
             assert stats.last_spawn_error is not None and "environment 'gone'" in stats.last_spawn_error
             assert "gone" not in stats.envs and stats.waiting == 0
+            assert stats.spawn_failures == ENV_SPAWN_ATTEMPTS  # counted for /metrics
             # The next lease for it tries again, and fails again.
             with pytest.raises(WorkerUnavailable):
                 async with pool.lease(gone):
                     pass
+            assert pool.statistics().spawn_failures == 2 * ENV_SPAWN_ATTEMPTS
 
 
 async def test_a_cancelled_waiter_leaves_no_trace(autojump_clock: trio.testing.MockClock, tmp_path: Path) -> None:

@@ -11,7 +11,7 @@ import trio.testing
 from intunedd.messages import ProjectEnvironment, RunRequest
 from intunedd.store import queries
 
-from .test_runner import _project, _runner
+from .test_runner import _project, runner_parts
 
 
 async def test_a_project_whose_environment_is_gone_fails_its_attempts_and_the_runner_goes_on(
@@ -19,7 +19,7 @@ async def test_a_project_whose_environment_is_gone_fails_its_attempts_and_the_ru
 ) -> None:
     environment = ProjectEnvironment(key="gone", runtime="intunedd", python="/nonexistent/python3")
     broken = msgspec.structs.replace(_project(tmp_path), name="q", environment=environment)
-    async with _runner(tmp_path, "ok") as parts:
+    async with runner_parts(tmp_path, "ok") as parts:
         await parts.store.write(queries.record_deploy, broken, {})
         await parts.runner.project_deployed(broken, [])
         run = await parts.runner.submit("q", "echo", {}, RunRequest(max_attempts=2))

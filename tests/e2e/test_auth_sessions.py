@@ -23,6 +23,11 @@ PROJECT = {
             await page.goto(params["url"] + "/rotate-password")
             return "rotated"
     """,
+    "api/hold.py": """
+        async def automation(page, params, **_kwargs):
+            await page.goto(params["url"] + "/held/private", timeout=120_000)
+            return await page.locator("#user").count()
+    """,
     "api/private.py": """
         from intuned_runtime import run_info
 
@@ -48,7 +53,8 @@ def site() -> Iterator[LoginSite]:
 @pytest.fixture(scope="module")
 def daemon(daemon_factory: DaemonFactory) -> Daemon:
     d = daemon_factory(pool__size=2)
-    d.deploy("auth", PROJECT, {"authSessions": {"enabled": True, "type": "API"}})
+    settings = {"authSessions": {"enabled": True, "type": "API"}, "replication": {"maxConcurrentRequests": 2}}
+    d.deploy("auth", PROJECT, settings)
     return d
 
 
@@ -147,6 +153,40 @@ def test_a_runtime_session_takes_its_credentials_with_the_run(daemon: Daemon, si
 def test_a_session_that_does_not_exist_cancels_the_run(daemon: Daemon, site: LoginSite) -> None:
     result = _run(daemon, site, {"id": "nobody"})
     assert (result["status"], result["reason"]["type"]) == ("canceled", "auth-session-validate-dependency-failed")
+
+
+def test_deleting_a_session_cancels_its_creation_and_the_run_waiting_on_it(daemon: Daemon, site: LoginSite) -> None:
+    with site.holding():
+        held = {**site.credentials, "url": site.url + "/held"}
+        with daemon.client() as c:
+            started = c.post(_sessions(daemon, "/create"), json={"id": "doomed", "parameters": held})
+            operation = started.json()["operationId"]
+        site.wait_held(1)  # the creation is logging in
+        waiting = daemon.start_run(
+            "auth", {"api": "private", "parameters": {"url": site.url}, "authSession": {"id": "doomed"}}
+        )
+        with daemon.client() as c:
+            assert c.delete(_sessions(daemon, "/doomed")).status_code == 204
+            answer = c.get(_sessions(daemon, f"/create/{operation}/result")).json()
+        assert (answer["status"], answer["reason"]["message"]) == ("canceled", "The AuthSession was deleted")
+        result = daemon.wait_for("auth", waiting, timeout=120)  # while the login page is still held
+    assert (result["status"], result["reason"]["type"]) == ("canceled", "auth-session-validate-dependency-failed")
+    assert result["reason"]["details"]["code"] == "auth-session-not-found"
+
+
+def test_an_exclusive_run_is_refused_while_another_run_uses_its_session(daemon: Daemon, site: LoginSite) -> None:
+    assert _create(daemon, "solo", site.credentials)["status"] == "done"
+    with site.holding():
+        shared = daemon.start_run(
+            "auth", {"api": "hold", "parameters": {"url": site.url}, "authSession": {"id": "solo"}}
+        )
+        site.wait_held(1)  # the shared run is in its attempt, using the session
+        refused = _run(daemon, site, {"id": "solo", "exclusive": True})
+    assert (refused["status"], refused["reason"]["type"]) == ("canceled", "auth-session-already-in-use")
+    assert "'solo'" in refused["reason"]["message"]
+    assert daemon.wait_for("auth", shared, timeout=120)["status"] == "completed"
+    alone = _run(daemon, site, {"id": "solo", "exclusive": True})
+    assert alone["status"] == "completed" and alone["result"]["user"] == "alice", alone
 
 
 def test_validate_rechecks_and_recreates_on_demand(daemon: Daemon, site: LoginSite) -> None:

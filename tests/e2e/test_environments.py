@@ -14,29 +14,15 @@ from intuned_client import IntunedClient
 from trio_websocket import open_websocket_url
 
 from intunedd.environments.interpreters import available
+from tests.intuned_project import intuned_pyproject
 
 from .conftest import Daemon, DaemonFactory, api_error, project_archive
 
 pytestmark = pytest.mark.e2e
 
 # An Intuned project as Intuned's examples are written: Intuned's packages and a Playwright pin
-# in pyproject.toml, Python 3.12, params typed as a pydantic model, Intuned.jsonc version 2.0.
-PYPROJECT = """
-[project]
-name = "{name}"
-version = "0.1.0"
-requires-python = ">=3.12,<3.13"
-dependencies = [
-    "playwright==1.58.0",
-    "intuned-runtime",
-    "intuned-browser",
-    "beautifulsoup4>=4.12",
-    "pydantic>=2",
-]
-
-[tool.uv]
-package = false
-"""
+# in pyproject.toml (tests/intuned_project.py), Python 3.12, params typed as a pydantic model,
+# Intuned.jsonc version 2.0.
 APIS = {
     "api/title.py": """
         from bs4 import BeautifulSoup
@@ -97,7 +83,7 @@ def _current_version(daemon: Daemon, project: str) -> int:
 
 
 def _project(name: str, extra: dict[str, str] | None = None) -> dict[str, str]:
-    return {"pyproject.toml": PYPROJECT.format(name=name), "Intuned.jsonc": INTUNED_JSONC, **APIS, **(extra or {})}
+    return {"pyproject.toml": intuned_pyproject(name), "Intuned.jsonc": INTUNED_JSONC, **APIS, **(extra or {})}
 
 
 @pytest.fixture(scope="module")
@@ -198,10 +184,7 @@ def test_a_dependency_that_does_not_exist_is_refused_and_the_old_version_still_a
     ours: Daemon, deployed: dict[str, Any], site: str
 ) -> None:
     before = _current_version(ours, "soup")
-    broken = _project("soup")
-    broken["pyproject.toml"] = broken["pyproject.toml"].replace(
-        '"pydantic>=2",', '"pydantic>=2", "intunedd-no-such-package-zq>=1",'
-    )
+    broken = {**_project("soup"), "pyproject.toml": intuned_pyproject("soup", "intunedd-no-such-package-zq>=1")}
     with ours.client() as c:
         response = c.post(ours.path("soup", "/deploy"), content=project_archive(broken), timeout=300)
     error = api_error(response, 400)

@@ -99,3 +99,24 @@ async def test_job_run_progress_and_completion_are_streamed(daemon: Daemon) -> N
     progress = [e["data"]["counts"] for e in events if e["type"] == "jobrun.progress"]
     assert [p["completed"] for p in progress] == [1, 2, 3]
     assert events[-1]["data"] == {**events[-1]["data"], "job_run_id": job_run_id, "status": "COMPLETED"}
+
+
+async def test_queue_events_follow_an_item(daemon: Daemon) -> None:
+    await trio.to_thread.run_sync(daemon.deploy, "qevents", APIS)
+    url = daemon.url.replace("http", "ws") + f"/api/v1/workspace/{daemon.workspace}/events?project=qevents"
+
+    def post(path: str, body: dict) -> dict:  # type: ignore[type-arg]
+        with daemon.client() as c:
+            response = c.post(daemon.path("qevents", path), json=body)
+            assert response.status_code == 201, response.text
+            return response.json()  # type: ignore[no-any-return]
+
+    with trio.fail_after(30):
+        async with open_websocket_url(url, extra_headers=[("x-api-key", daemon.key)]) as ws:
+            queue = await trio.to_thread.run_sync(post, "/queues", {"id": "evq", "configuration": {}})
+            item = await trio.to_thread.run_sync(post, f"/queues/{queue['id']}/items", {"apiName": "echo"})
+            events = await _collect_until(ws, "queueitem.completed")
+            assert events[0]["type"] == "queue.created"
+            assert events[0]["data"]["queue_id"] == "evq"
+            mine = [e["type"] for e in events if e["run_id"] == item["runId"] and e["type"].startswith("queueitem.")]
+            assert mine == ["queueitem.queued", "queueitem.started", "queueitem.completed"]

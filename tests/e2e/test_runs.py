@@ -195,6 +195,10 @@ def test_list_runs_filters_and_paginates(daemon: Daemon, project: str) -> None:
         assert len(page["items"]) == 2
         assert page["total"] >= 3
         assert all(item["apiName"] == "nested/echo" for item in page["items"])
+        params = {"limit": 2, "filter": "api_name=nested/echo", "cursor": page["nextCursor"]}
+        after = c.get(daemon.path(project, "/runs"), params=params).json()
+        assert after["items"] and {i["id"] for i in after["items"]}.isdisjoint(i["id"] for i in page["items"])
+        assert after["items"][0]["createdAt"] <= page["items"][-1]["createdAt"]
         failed = c.get(daemon.path(project, "/runs"), params={"filter": ["status=FAILED"], "limit": 500}).json()
         assert all(item["status"] == "failed" for item in failed["items"])
         bad = c.get(daemon.path(project, "/runs"), params={"filter": "colour=red"})

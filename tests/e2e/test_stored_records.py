@@ -40,12 +40,21 @@ def test_damaged_stored_records_neither_stop_the_daemon_nor_the_other_runs(daemo
             "WHERE project='stored' AND version=1"
         )
         db.execute("UPDATE projects SET current_version=2 WHERE name='stored'")
+        db.execute(
+            "INSERT INTO auth_sessions (project, id, type, status, source, parameters, options, created_at, "
+            "updated_at) VALUES ('stored', 'garbled', 'CREDENTIALS', 'READY', 'API', x'00ff', '{}', "
+            "'2026-01-01T00:00:00.000Z', '2026-01-01T00:00:00.000Z')"
+        )
     daemon.start()
 
     with daemon.client() as c:
         quarantined = c.get(f"/api/v1/workspace/{daemon.workspace}/quarantine").json()["items"]
-    assert [(q["kind"], q["recordId"]) for q in quarantined] == [("run", "garbledoptionsAAAAAAA")]
-    assert "cannot decode" in quarantined[0]["reason"]
+        sessions = c.get(daemon.path("stored", "/auth-sessions")).json()
+    assert sorted((q["kind"], q["recordId"]) for q in quarantined) == [
+        ("auth_session", "stored/garbled"), ("run", "garbledoptionsAAAAAAA"),
+    ]  # fmt: skip
+    assert all("cannot" in q["reason"] for q in quarantined)
+    assert [s["id"] for s in sessions] == ["garbled"]  # its record reads; only its parameters do not unseal
     unrunnable = daemon.wait_for("stored", "missingversionAAAAAAA")
     assert (unrunnable["status"], unrunnable["error"]["code"]) == ("failed", "run-unrunnable")
     # Version 1's record is damaged too (its API list): the run that needs it fails, alone.

@@ -7,6 +7,7 @@ from typing import Any
 
 import pytest
 
+from intunedd.clock import SystemClock
 from intunedd.config import Settings
 from intunedd.http.app import create_app
 from intunedd.http.handles import Handles
@@ -14,7 +15,7 @@ from intunedd.http.handles import Handles
 
 @pytest.fixture
 def routed_app() -> Any:
-    """The app with every route; the actors' handles are left empty (None)."""
+    """The app with every route and a clock; the actors' handles are left empty (None)."""
     required = [
         f.name
         for f in dataclasses.fields(Handles)
@@ -22,4 +23,5 @@ def routed_app() -> Any:
     ]
     values: dict[str, Any] = dict.fromkeys(required)
     values["settings"] = Settings()
+    values["clock"] = SystemClock()
     return create_app(Handles(**values))

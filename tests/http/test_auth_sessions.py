@@ -95,6 +95,10 @@ class RecordingActor:
         self.calls.append(("validate", project, session_id, body))
         return await self.store.write(_validate, self.box, project, session_id, body)
 
+    async def delete(self, project: str, session_id: str) -> bool:
+        self.calls.append(("delete", project, session_id, None))
+        return await self.store.write(auth_queries.delete_session, project, session_id)
+
     async def import_state(self, project: str, session_id: str, state: dict[str, Any]) -> AuthSessionRecord:
         self.calls.append(("import", project, session_id, state))
         await self.store.write(auth_queries.import_state, self.box, project, session_id, state)
@@ -207,6 +211,7 @@ async def test_delete_answers_204_then_the_session_is_gone(daemon: Daemon) -> No
     await daemon.create(id="gone")
     deleted = await daemon.client.delete(f"{SESSIONS}/gone", headers=HEADERS)
     assert (deleted.status_code, await deleted.get_data()) == (204, b"")
+    assert daemon.actor.calls[-1][:3] == ("delete", "shop", "gone")  # through the actor, which cancels its work
     missing = await daemon.client.get(f"{SESSIONS}/gone", headers=HEADERS)
     assert missing.status_code == 404
     again = await daemon.client.delete(f"{SESSIONS}/gone", headers=HEADERS)

@@ -17,7 +17,7 @@ _CONVERTER = re.compile(r"<(?:[^:<>]+:)?([^<>]+)>")
 def _served(app: Any) -> set[tuple[str, str]]:
     routes = set()
     for rule in app.url_map.iter_rules():
-        if rule.websocket:
+        if rule.websocket or rule.endpoint.startswith("dashboard."):  # the dashboard's HTML pages are no API
             continue
         for method in rule.methods - {"HEAD", "OPTIONS"}:
             routes.add((method.lower(), _CONVERTER.sub(r"{\1}", rule.rule)))

@@ -1,4 +1,5 @@
-"""The worker's reading of ``Start.auth_state`` and of what a check returns (workers/auth.py)."""
+"""The worker's reading of ``Start.auth_state`` (workers/storage_state.py) and of what a check returns
+(workers/auth.py)."""
 
 from __future__ import annotations
 
@@ -9,15 +10,15 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from intunedd.workers import auth
+from intunedd.workers import auth, storage_state
 
 _text = st.text(max_size=8)
-_items = st.lists(st.builds(auth.StorageItem, name=_text, value=_text), max_size=3)
+_items = st.lists(st.builds(storage_state.StorageItem, name=_text, value=_text), max_size=3)
 _states = st.builds(
-    auth.StorageState,
+    storage_state.StorageState,
     cookies=st.lists(
         st.builds(
-            auth.Cookie,
+            storage_state.Cookie,
             name=_text,
             value=_text,
             domain=_text,
@@ -29,8 +30,9 @@ _states = st.builds(
         ),
         max_size=3,
     ),
-    origins=st.lists(st.builds(auth.Origin, origin=_text, local_storage=_items), max_size=3),
-    session_storage=st.none() | st.lists(st.builds(auth.SessionStorageOrigin, origin=_text, session_storage=_items)),
+    origins=st.lists(st.builds(storage_state.Origin, origin=_text, local_storage=_items), max_size=3),
+    session_storage=st.none()
+    | st.lists(st.builds(storage_state.SessionStorageOrigin, origin=_text, session_storage=_items)),
 )
 _json = st.recursive(
     st.none() | st.booleans() | st.integers() | st.floats(allow_nan=False) | _text,
@@ -40,7 +42,7 @@ _json = st.recursive(
 
 
 @given(_states)
-def test_a_state_survives_the_wire(state: auth.StorageState) -> None:
+def test_a_state_survives_the_wire(state: storage_state.StorageState) -> None:
     wire = msgspec.json.decode(msgspec.json.encode(state))
     assert "sessionStorage" in wire  # Intuned's runtime requires the key
     assert auth.storage_state(wire) == state
@@ -53,7 +55,7 @@ def test_any_value_is_a_state_or_invalid(value: Any) -> None:
     except auth.InvalidState as e:
         assert str(e).startswith("auth_state is not a storage state")
     else:
-        assert state is None if value is None else isinstance(state, auth.StorageState)
+        assert state is None if value is None else isinstance(state, storage_state.StorageState)
 
 
 def test_playwright_shaped_cookies_get_intuned_defaults() -> None:

@@ -12,6 +12,7 @@ import http.server
 import importlib
 import importlib.metadata
 import socket
+import subprocess
 import sys
 import threading
 import time
@@ -688,3 +689,16 @@ async def test_a_project_imports_intuned_browser_in_the_worker(tmp_path: Path, s
         "markdown": "## Card\n\nInside",
         "ai": "extract_structured_data needs Intuned's hosted AI services, which intunedd does not provide",
     }
+
+
+def test_registering_the_package_loads_none_of_the_helpers_heavy_libraries() -> None:
+    """Every worker registers it at start; a project that never calls these helpers must not pay for them."""
+    heavy = ("bs4", "markdownify", "jsonschema", "dateutil")
+    code = (
+        "import sys\n"
+        "from intunedd.workers.shim import intuned_browser\n"
+        "intuned_browser.top_level_modules()\n"
+        f"print(sorted(m for m in {heavy!r} if m in sys.modules))\n"
+    )
+    loaded = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60, check=True)
+    assert loaded.stdout.strip() == "[]"

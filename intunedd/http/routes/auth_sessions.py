@@ -63,7 +63,7 @@ def auth_sessions_blueprint(h: Handles) -> Blueprint:
 
     @bp.delete(f"{SESSIONS}/<session_id>")
     async def delete(workspace_id: str, project: str, session_id: str) -> Response:
-        if not await h.records.delete_auth_session(project, session_id):
+        if not await actor().delete(project, session_id):
             raise _session_missing(project, session_id)
         return Response(b"", status=204)
 

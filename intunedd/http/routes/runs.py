@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from functools import partial
 from urllib.parse import urlencode
 
 import trio
@@ -27,6 +28,23 @@ from ..wire import RunList, RunStatus
 
 PROJECT = "/api/v1/workspace/<workspace_id>/projects/<project>"
 MAX_PAGE = 500
+
+
+def attempt_links(h: Handles, project: str, attempt: AttemptRecord) -> dict[str, str]:
+    """Signed, expiring URLs for the attempt's files, and the trace viewer pointed at one."""
+    kinds = {"log": attempt.log_path, "trace": attempt.trace_path, "video": attempt.video_path}
+    now = h.clock.now()
+    found: dict[str, str] = {}
+    for kind, path in kinds.items():
+        if path is None:
+            continue
+        url_path = f"/api/v1/workspace/{h.workspace_id}/projects/{project}/runs/{attempt.run_id}"
+        url_path += f"/attempts/{attempt.number}/{kind}"
+        found[f"{kind}Url"] = signed_url(h.signing_secret, h.settings.server, url_path, now)
+    if "traceUrl" in found:
+        viewer = f"{public_base_url(h.settings.server)}/trace-viewer/index.html"
+        found["traceViewerUrl"] = f"{viewer}?{urlencode({'trace': found['traceUrl']})}"
+    return found
 
 
 def runs_blueprint(h: Handles) -> Blueprint:
@@ -72,30 +90,16 @@ def runs_blueprint(h: Handles) -> Blueprint:
             conditions = [parse_filter(f) for f in request.args.getlist("filter")]
         except FilterError as e:
             raise BadRequest(str(e), details={"field": "filter"}) from e
-        runs, total = await h.records.runs(project, conditions, limit, offset)
-        return json_response(RunList([run_item(r) for r in runs], total))
-
-    def links(attempt: AttemptRecord) -> dict[str, str]:
-        """Signed, expiring URLs for the attempt's files, and the trace viewer pointed at one."""
-        project = (request.view_args or {})["project"]
-        kinds = {"log": attempt.log_path, "trace": attempt.trace_path, "video": attempt.video_path}
-        now = h.clock.now()
-        found: dict[str, str] = {}
-        for kind, path in kinds.items():
-            if path is None:
-                continue
-            url_path = f"/api/v1/workspace/{h.workspace_id}/projects/{project}/runs/{attempt.run_id}"
-            url_path += f"/attempts/{attempt.number}/{kind}"
-            found[f"{kind}Url"] = signed_url(h.signing_secret, h.settings.server, url_path, now)
-        if "traceUrl" in found:
-            viewer = f"{public_base_url(h.settings.server)}/trace-viewer/index.html"
-            found["traceViewerUrl"] = f"{viewer}?{urlencode({'trace': found['traceUrl']})}"
-        return found
+        cursor = request.args.get("cursor")
+        before = None if cursor is None else query_int("cursor", 0, 1)
+        runs, total = await h.records.runs(project, conditions, limit, offset, before)
+        after = str(runs[-1].seq) if len(runs) == limit else None
+        return json_response(RunList([run_item(r) for r in runs], total, after))
 
     @bp.get(f"{PROJECT}/runs/<run_id>")
     async def detail(workspace_id: str, project: str, run_id: str) -> Response:
         run = await load(project, run_id)
-        return json_response(run_detail(run, await h.records.attempts(run_id), links))
+        return json_response(run_detail(run, await h.records.attempts(run_id), partial(attempt_links, h, project)))
 
     async def attempt(project: str, run_id: str, number: int) -> AttemptRecord:
         await load(project, run_id)

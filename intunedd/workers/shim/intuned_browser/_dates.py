@@ -1,10 +1,12 @@
-"""``process_date``: many human date formats to a midnight ``datetime``."""
+"""``process_date``: many human date formats to a midnight ``datetime``.
+
+dateutil is imported by the call, not with the module: most projects never call it, and every
+worker imports this package at start (so do the other helpers with heavy libraries).
+"""
 
 from __future__ import annotations
 
 from datetime import datetime
-
-from dateutil import parser
 
 # Longer strings are not dates; the bound keeps the parser's work small whatever a page contains.
 MAX_DATE_CHARS = 256
@@ -22,6 +24,8 @@ def process_date(date_string: str) -> datetime | None:
     """
     if len(date_string) > MAX_DATE_CHARS:
         return None
+    from dateutil import parser
+
     try:
         first, second = (parser.parse(date_string, default=d, ignoretz=True) for d in _DEFAULTS)
     except (ValueError, OverflowError):  # dateutil's ParserError is a ValueError

@@ -1,10 +1,9 @@
-"""``extract_markdown``: what a page or element shows, as Markdown."""
+"""``extract_markdown``: what a page or element shows, as Markdown (markdownify, imported by the call)."""
 
 from __future__ import annotations
 
 import re
 
-from markdownify import ATX, markdownify
 from playwright.async_api import Locator, Page
 
 # The element's HTML from a copy of it without the parts that are never shown as text.
@@ -26,5 +25,7 @@ async def extract_markdown(source: Page | Locator) -> str:
 
 
 def html_to_markdown(html: str) -> str:
+    from markdownify import ATX, markdownify
+
     markdown = markdownify(html, heading_style=ATX, bullets="-")
     return _BLANK_LINES.sub("\n\n", markdown).strip()

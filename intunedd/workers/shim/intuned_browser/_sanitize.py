@@ -1,11 +1,13 @@
-"""``sanitize_html``: HTML without scripts, styles, SVGs, comments, noise attributes and empty tags."""
+"""``sanitize_html``: HTML without scripts, styles, SVGs, comments, noise attributes and empty tags
+(BeautifulSoup, imported by the call)."""
 
 from __future__ import annotations
 
 import re
+from typing import TYPE_CHECKING
 
-from bs4 import BeautifulSoup, Comment, Tag
-from bs4.element import NavigableString
+if TYPE_CHECKING:
+    from bs4 import BeautifulSoup, Tag
 
 # Inside these, whitespace is content (in scripts a newline can end a statement).
 _WHITESPACE_KEPT_IN = frozenset({"pre", "textarea", "code", "script", "style"})
@@ -31,6 +33,8 @@ def sanitize_html(
     Attributes in ``preserve_attributes`` (default ``class`` and ``src``) are kept however long;
     tags in ``preserve_empty_tags`` (default ``img``) are kept even when empty.
     """
+    from bs4 import BeautifulSoup, Comment
+
     soup = BeautifulSoup(html, "html.parser")
     dropped = [name for name, on in (("script", remove_scripts), ("style", remove_styles), ("svg", remove_svgs)) if on]
     for tag in soup.find_all(dropped):
@@ -60,6 +64,8 @@ def _drop_long_attributes(soup: BeautifulSoup, max_length: int, kept: set[str]) 
 
 
 def _minify_whitespace(soup: BeautifulSoup) -> None:
+    from bs4.element import Comment, NavigableString
+
     for text in soup.find_all(string=True):
         if not isinstance(text, NavigableString) or isinstance(text, Comment):
             continue
@@ -72,6 +78,8 @@ def _minify_whitespace(soup: BeautifulSoup) -> None:
 
 
 def _drop_empty_tags(soup: BeautifulSoup, kept: set[str]) -> None:
+    from bs4 import Tag
+
     # Deepest first, so a parent left empty by its children's removal goes too.
     for tag in reversed(soup.find_all(True)):
         if isinstance(tag, Tag) and tag.name not in kept and _is_empty(tag):

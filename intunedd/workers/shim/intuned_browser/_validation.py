@@ -1,14 +1,16 @@
-"""``validate_data_using_schema``: JSON Schema validation that also knows ``{"type": "attachment"}``."""
+"""``validate_data_using_schema``: JSON Schema validation that also knows ``{"type": "attachment"}``
+(jsonschema, imported by the call)."""
 
 from __future__ import annotations
 
 from collections.abc import Mapping
-from typing import Any, cast
-
-import jsonschema
-from jsonschema.protocols import Validator
+from typing import TYPE_CHECKING, Any, cast
 
 from intunedd.workers.shim.intuned_browser._attachments import Attachment
+
+if TYPE_CHECKING:
+    import jsonschema
+    from jsonschema.protocols import Validator
 
 # A report listing thousands of failures helps nobody and costs time to build.
 MAX_REPORTED_ERRORS = 20
@@ -40,6 +42,9 @@ def validate_data_using_schema(data: Any, schema: dict[str, Any]) -> None:
 
 
 def _validator_for(schema: dict[str, Any]) -> Validator:
+    import jsonschema
+    from jsonschema.protocols import Validator
+
     try:
         base = jsonschema.validators.validator_for(schema, default=jsonschema.Draft7Validator)
         base.check_schema(_with_standard_types(schema))

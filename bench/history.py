@@ -3,7 +3,7 @@
 
     python -m bench.history [--runs 100000] [--job-runs 1000] [--repeat 20] [--json out.json]
 
-The daemon's SQLite file is seeded directly (one project; 100,000 runs over 30 days, half of
+The daemon's SQLite file is seeded directly (one project; 100,000 runs over 29 days, half of
 them items of 1,000 JobRuns; five APIs; statuses, types and durations mixed), then the daemon
 is started on it and each query of the runs list is asked ``--repeat`` times over HTTP on
 localhost. The time is the client's round trip, so it bounds the server's time from above.
@@ -41,7 +41,9 @@ from intunedd.store.db import open_db
 
 PROJECT = "hist"
 APIS = ["list", "detail", "search", "login", "export"]
-START = datetime(2026, 11, 1, tzinfo=UTC)
+# The last 29 days (runs older than retention.runs_max_age_days would be deleted at start).
+START = datetime.now(UTC).replace(microsecond=0) - timedelta(days=29, hours=12)
+SPAN_S = 29 * 86400
 OPTIONS = msgspec.json.encode({"max_attempts": 3, "request_timeout_s": 600, "save_trace": True}).decode()
 
 
@@ -58,7 +60,7 @@ def seed(path: Any, runs: int, job_runs: int, rng: random.Random) -> dict[str, s
         )
         rows = []
         for n in range(runs):
-            created = START + timedelta(seconds=n * 30 * 86400 / runs)
+            created = START + timedelta(seconds=n * SPAN_S / runs)
             duration = rng.choice([0.2, 0.5, 1, 2, 3, 8, 20]) * rng.uniform(0.8, 1.2)
             status = rng.choices(["completed", "failed", "canceled"], [90, 8, 2])[0]
             job_run = job_run_ids[n // 2 // items_per_job_run % job_runs] if n % 2 else None
@@ -74,7 +76,7 @@ def seed(path: Any, runs: int, job_runs: int, rng: random.Random) -> dict[str, s
         )
     db.conn.execute("ANALYZE")
     db.conn.close()
-    return {"job_run": job_run_ids[job_runs // 2], "since": iso(START + timedelta(days=29))}
+    return {"job_run": job_run_ids[job_runs // 2], "since": iso(START + timedelta(seconds=SPAN_S) - timedelta(days=1))}
 
 
 def queries(values: dict[str, str]) -> list[tuple[str, dict[str, Any]]]:
@@ -120,6 +122,11 @@ def measure(session: Session, args: argparse.Namespace) -> Report:
             figures[label] = {**stats, "total": body["total"]}
             lines.append(f"| `{label}` | {stats['p50_ms']:.1f} ms | {stats['p99_ms']:.1f} ms | {body['total']:,} |")
             log(f"{label}: p50 {stats['p50_ms']:.1f} ms")
+        deep = client.get(path, params={"limit": 50, "offset": 89950}).json()["nextCursor"]
+        stats, body = _time(client, path, {"limit": 50, "cursor": deep}, args.repeat)
+        figures["cursor at depth 90000"] = {**stats, "total": body["total"]}
+        lines.append(f"| `cursor=` (the page after 90,000 runs) | {stats['p50_ms']:.1f} ms | {stats['p99_ms']:.1f} ms "
+                     f"| {body['total']:,} |")  # fmt: skip
     lines += ["", *machine_table(machine_info(revision))]
     slow = [label for label, f in figures.items() if f["p50_ms"] >= 50]
     return Report("\n".join(lines), {"figures": figures, "over_50ms": slow}, failed=False)

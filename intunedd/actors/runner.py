@@ -606,6 +606,15 @@ class _Runner:
         if run is None or run.project != command.project:
             answer(command.reply, Reply(error=NotFound(f"run '{command.run_id}' not found")))
             return
+        if run.run_type in (AUTH_RUN_TYPE, COLLECTION_RUN_TYPE) and run.status in ("pending", "started"):
+            # Driven by the AuthSessions or collections actor, not by this one: a cancel here would stop nothing.
+            refusal = BadRequest(
+                f"a {run.run_type} run ends with what it serves (its AuthSession check, its collection run); "
+                "it cannot be canceled on its own",
+                details={"field": "runId", "runType": run.run_type},
+            )
+            answer(command.reply, Reply(error=refusal))
+            return
         active = self.active.get(run.id)
         if active is not None:
             # Answered once the run task has recorded the cancel.

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from functools import partial
 from typing import Any
 
@@ -14,6 +15,7 @@ from ..http.routes.runs import attempt_links
 from ..http.schemas import MAX_JSON_DEPTH, decode_json, query_int, run_detail, run_item
 from ..messages import ProjectVersion, RunRecord, RunRequest
 from ..policy.run_filters import Condition
+from ..sinks.config import mask as mask_sink
 from .attempt_log import read_tail
 from .forms import filter_values, run_conditions
 from .render import page, render, see_other
@@ -29,6 +31,15 @@ async def choose_project(h: Handles) -> tuple[list[ProjectVersion], str]:
     return projects, chosen
 
 
+def shown_settings(settings: Any) -> str:
+    """A version's Intuned.json settings as the page shows them: its default sink's secrets masked."""
+    if isinstance(settings, dict) and isinstance(settings.get("defaults"), dict):
+        defaults = settings["defaults"]
+        if isinstance(defaults.get("sink"), dict):
+            settings = {**settings, "defaults": {**defaults, "sink": mask_sink(defaults["sink"])}}
+    return json.dumps(settings, indent=2, sort_keys=True)
+
+
 def add_run_views(bp: Blueprint, h: Handles) -> None:
     async def load(project: str, run_id: str) -> RunRecord:
         run = await h.records.run(run_id)
@@ -38,7 +49,12 @@ def add_run_views(bp: Blueprint, h: Handles) -> None:
 
     @bp.get("/projects")
     async def projects() -> str:
-        return await render("projects.html", projects=await h.records.projects())
+        current = await h.records.projects()
+        history = {}
+        for p in current:
+            versions = await h.records.project_history(p.name)
+            history[p.name] = [(version, shown_settings(settings)) for version, settings in versions]
+        return await render("projects.html", projects=current, history=history)
 
     @bp.post("/projects/<project>/runs")
     async def start_run(project: str) -> Response:

@@ -33,6 +33,9 @@ class Records:
     async def projects(self) -> list[ProjectVersion]:
         return await self._store.read(queries.current_projects)
 
+    async def project_history(self, name: str, limit: int = 20) -> list[tuple[ProjectVersion, Any]]:
+        return await self._store.read(queries.project_history, name, limit)
+
     async def run(self, run_id: str) -> RunRecord | None:
         return await self._store.read(queries.get_run, run_id)
 

@@ -154,6 +154,15 @@ def environment_keys_in_use(db: sqlite_utils.Database) -> set[str]:
     return {key for (key,) in rows if isinstance(key, str)}
 
 
+def project_history(db: sqlite_utils.Database, name: str, limit: int) -> list[tuple[ProjectVersion, Any]]:
+    """The project's latest ``limit`` versions, newest first, each with its Intuned.json settings."""
+    rows = db.conn.execute(
+        f"SELECT {_PROJECT_COLUMNS}, settings FROM project_versions WHERE project=? ORDER BY version DESC LIMIT ?",
+        (name, limit),
+    ).fetchall()
+    return [(_project(row[:-1]), _loads(row[-1])) for row in rows]
+
+
 def project_version(db: sqlite_utils.Database, name: str, version: int) -> ProjectVersion | None:
     row = db.conn.execute(
         f"SELECT {_PROJECT_COLUMNS} FROM project_versions WHERE project=? AND version=?", (name, version)

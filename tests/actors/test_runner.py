@@ -11,6 +11,7 @@ from datetime import UTC, datetime
 from functools import partial
 from pathlib import Path
 
+import pytest
 import sqlite_utils
 import trio
 import trio.testing
@@ -22,6 +23,7 @@ from intunedd.actors.runner import RunnerHandle, run_runner
 from intunedd.actors.store import StoreHandle, run_store
 from intunedd.collections.job import API, PROJECT, RUN_TYPE, VERSION
 from intunedd.config import PoolSettings, RunSettings, Settings
+from intunedd.errors import BadRequest
 from intunedd.messages import ProjectVersion, RunOptions, RunRecord, RunRequest
 from intunedd.store import queries
 from intunedd.store.db import open_db
@@ -177,3 +179,7 @@ async def test_an_unfinished_collection_job_run_is_left_to_the_collections_actor
         await parts.finished(fine.id)
         left = await parts.store.read(queries.get_run, job_run.id)
         assert left is not None and left.status == "pending"  # neither run nor failed as "unrunnable"
+        with pytest.raises(BadRequest, match="cannot be canceled on its own"):
+            await parts.runner.cancel(PROJECT, job_run.id)  # it would stop nothing: the runner does not drive it
+        still = await parts.store.read(queries.get_run, job_run.id)
+        assert still is not None and still.status == "pending"

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from datetime import UTC, datetime
 
 import pytest
@@ -9,6 +10,7 @@ import pytest
 from intunedd.dashboard.chart import HEIGHT, activity_chart, since
 from intunedd.dashboard.forms import filter_values, run_conditions
 from intunedd.dashboard.render import section
+from intunedd.dashboard.views_runs import shown_settings
 from intunedd.errors import BadRequest
 from intunedd.policy.run_filters import Condition
 
@@ -69,3 +71,13 @@ def test_a_bad_filter_is_a_400_naming_the_form_field(field: str, value: str) -> 
 )  # fmt: skip
 def test_each_page_belongs_to_one_menu_entry(path: str, entry: str) -> None:
     assert section(path) == entry
+
+
+def test_a_versions_settings_are_shown_with_the_default_sinks_secrets_masked() -> None:
+    settings = {"defaults": {"sink": {"type": "webhook", "url": "https://h/x?token=abc", "headers": {"A": "s3cr3t"}}}}
+    shown = shown_settings(settings)
+    assert "s3cr3t" not in shown and "abc" not in shown
+    assert '"type": "webhook"' in shown
+    assert shown_settings({"replication": {"maxConcurrentRequests": 2}}) == json.dumps(
+        {"replication": {"maxConcurrentRequests": 2}}, indent=2, sort_keys=True
+    )

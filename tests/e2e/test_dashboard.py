@@ -147,6 +147,8 @@ def test_sign_in_cookie_and_csrf(dash: Daemon, context: BrowserContext, shots: P
 def test_start_a_run_and_watch_it_live(dash: Daemon, context: BrowserContext, shots: Path) -> None:
     page = context.new_page()
     sign_in(page, dash, "/projects")
+    page.get_by_text(re.compile(r"Versions \(\d+ latest\)")).first.click()
+    expect(page.locator("details table tbody tr").first).to_contain_text("echo")
     shot(page, shots, "projects")
     form = page.locator("form.run-form").first
     form.get_by_label("API").select_option("echo")

@@ -29,6 +29,7 @@ INTUNEDD = [sys.executable, "-m", "intunedd"]
 START_TIMEOUT_S = 60.0
 STOP_TIMEOUT_S = 60.0
 HTTP_TIMEOUT_S = 30.0
+DEPLOY_TIMEOUT_S = 300.0
 TERMINAL = frozenset({"completed", "failed", "canceled"})
 
 
@@ -176,7 +177,9 @@ class DaemonProcess:
 
     def deploy(self, project: str, files: dict[str, str], settings: dict[str, Any] | None = None) -> dict[str, Any]:
         with self.client() as c:
-            r = c.post(self.path(project, "/deploy"), content=project_archive(files, settings))
+            # A deploy may build the project's Python environment: minutes on a cold cache.
+            archive = project_archive(files, settings)
+            r = c.post(self.path(project, "/deploy"), content=archive, timeout=DEPLOY_TIMEOUT_S)
         if r.status_code != 201:
             raise AssertionError(f"deploy {project}: {r.status_code} {r.text}")
         return dict(r.json())

@@ -46,6 +46,11 @@ def _chromium_missing() -> str | None:
 
 
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    # Under xdist (scripts/test runs two workers), the end-to-end tests stay together on one worker,
+    # in order, sharing the session's daemon; the rest are spread over both.
+    for item in items:
+        if item.get_closest_marker("e2e"):
+            item.add_marker(pytest.mark.xdist_group("e2e"))
     needing = [item for item in items if any(item.get_closest_marker(m) for m in NEEDS_CHROMIUM)]
     missing = _chromium_missing() if needing else None
     if missing is None:

@@ -21,7 +21,7 @@ import trio
 
 from ..clock import Clock, iso, parse_iso
 from ..errors import ApiError, BadRequest, NotFound
-from ..ids import nanoid
+from ..ids import nanoid, new_uuid
 from ..job_spec import JobSpecError
 from ..messages import ProjectVersion, QueueCommand, RunRecord
 from ..policy import run_options
@@ -169,7 +169,7 @@ class QueueControl:
 
     async def _create(self, project_name: str, body: QueueCreate) -> str:
         self._project(project_name)
-        queue_id = body.id or nanoid()
+        queue_id = body.id or new_uuid()  # a nanoid may begin with "-" or "_", which a queue id may not
         if not QUEUE_ID.match(queue_id):
             raise BadRequest("id must be a URL slug: 1-100 letters, digits, '-' or '_'", details={"field": "id"})
         spec = QueueSpec(**{name: getattr(body, name) for name in QueueSpec.__struct_fields__})

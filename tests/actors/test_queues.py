@@ -16,7 +16,7 @@ from intunedd.clock import parse_iso
 from intunedd.errors import BadRequest, NotFound
 from intunedd.job_spec import JobConfiguration, JobSpec, PayloadItem, Retry
 from intunedd.messages import RunOptions, RunRecord
-from intunedd.queue_spec import QueueConfiguration, QueueCreate, QueueItem, QueueSpec, RepeatItemInput
+from intunedd.queue_spec import QUEUE_ID, QueueConfiguration, QueueCreate, QueueItem, QueueSpec, RepeatItemInput
 from intunedd.store import job_queries, queries, queue_queries
 from intunedd.store.db import open_db
 
@@ -214,3 +214,13 @@ async def test_stored_queues_that_cannot_be_used_are_quarantined_and_the_rest_ru
         assert {(q["kind"], q["recordId"]) for q in quarantined} == {("queue", "p/garbled"), ("queue", "p/limits")}
         with pytest.raises(NotFound):
             await parts.runner.queue("state", "p", "limits")
+
+
+async def test_a_queue_created_without_an_id_gets_one_its_paths_accept(
+    autojump_clock: trio.testing.MockClock, tmp_path: Path
+) -> None:
+    async with runner_parts(tmp_path, "scripted") as parts:
+        # A nanoid may begin with "-" or "_": one in 32 of them would have been refused as its own id.
+        ids = [await parts.runner.queue("create", "p", "", _queue()) for _ in range(100)]
+        assert all(QUEUE_ID.match(queue_id) for queue_id in ids)
+        assert len(set(ids)) == 100

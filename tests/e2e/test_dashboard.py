@@ -110,7 +110,7 @@ def test_pages_need_the_session(dash: Daemon, context: BrowserContext) -> None:
     for path in ("/", "/runs", f"/projects/{PROJECT}/runs/nope", "/deliveries"):
         page.goto(f"{dash.url}{path}")
         expect(page).to_have_url(re.compile(r"/sign-in\?next="))
-    with httpx.Client(base_url=dash.url) as anonymous:
+    with httpx.Client(base_url=dash.url, timeout=60) as anonymous:
         refused = anonymous.post(f"/projects/{PROJECT}/runs", data={"api": "echo", "parameters": "{}"})
         assert refused.status_code == 403
         bad = post_sign_in(anonymous, "ind_not-a-key")
@@ -297,12 +297,15 @@ def test_revoking_the_key_ends_its_sessions(dash: Daemon, context: BrowserContex
         (key_id,) = [k["id"] for k in keys if k["name"] == "dashboard-revoked"]
         assert c.post(f"/api/v1/workspace/{dash.workspace}/keys/{key_id}/revoke").status_code == 200
     deadline = time.monotonic() + 10  # the daemon rechecks a key within KEY_RECHECK_S
-    while not page.goto(f"{dash.url}/runs").url.startswith(f"{dash.url}/sign-in"):
+    while True:
+        page.goto(f"{dash.url}/runs")
+        if page.url.startswith(f"{dash.url}/sign-in"):
+            break
         assert time.monotonic() < deadline, "the session outlived its revoked key"
 
 
 def test_the_event_stream_takes_the_cookie_from_the_dashboard_origin_only(dash: Daemon) -> None:
-    with httpx.Client(base_url=dash.url) as browserless:
+    with httpx.Client(base_url=dash.url, timeout=60) as browserless:
         signed_in = post_sign_in(browserless, dash.key)
         assert signed_in.status_code == 303
         cookie = f"intunedd_session={browserless.cookies['intunedd_session']}"

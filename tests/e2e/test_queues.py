@@ -54,7 +54,7 @@ def _ok(response: httpx.Response, status: int = 200) -> Any:
     return response.json() if response.content else None
 
 
-def _until(predicate: Any, timeout: float = 60, what: str = "condition") -> Any:
+def _until(predicate: Any, timeout: float = 120, what: str = "condition") -> Any:
     deadline = time.monotonic() + timeout
     while not (value := predicate()):
         assert time.monotonic() < deadline, f"timed out waiting for {what}"
@@ -66,7 +66,7 @@ def _item(daemon: Daemon, project: str, queue_id: str, run_id: str) -> dict[str,
     return _ok(_call(daemon, "GET", project, f"/queues/{queue_id}/items/{run_id}"))  # type: ignore[no-any-return]
 
 
-def _done(daemon: Daemon, project: str, queue_id: str, run_id: str, timeout: float = 60) -> dict[str, Any]:
+def _done(daemon: Daemon, project: str, queue_id: str, run_id: str, timeout: float = 120) -> dict[str, Any]:
     return _until(  # type: ignore[no-any-return]
         lambda: (item := _item(daemon, project, queue_id, run_id))["status"] in ("completed", "failed") and item,
         timeout,
@@ -293,7 +293,7 @@ def test_the_cli_drives_queues_items_and_repeat_items(daemon: Daemon, project: s
 
 def test_a_paused_queue_holds_its_items_until_the_resume_fires(daemon: Daemon, project: str, tmp_path: Path) -> None:
     # Cron has minutes, not seconds: paused from the start of this minute until the next one.
-    if datetime.now(UTC).second >= 50:
+    if datetime.now(UTC).second >= 55:
         time.sleep(61 - datetime.now(UTC).second)  # too close to the boundary to set it up before it
     now = datetime.now(UTC)
     resume_at = now.replace(second=0, microsecond=0) + timedelta(minutes=1)

@@ -9,6 +9,7 @@ import os
 import pwd
 import subprocess
 import sys
+import tempfile
 import zipfile
 from io import BytesIO
 from pathlib import Path
@@ -107,8 +108,11 @@ def sandboxed(
     worker: pwd.struct_passwd, daemon_factory: DaemonFactory, tmp_path_factory: pytest.TempPathFactory
 ) -> Daemon:
     # pytest keeps its temporary folders 0700; the worker must traverse them to its project folder.
-    base = tmp_path_factory.getbasetemp()
-    for folder in (base.parent, base):
+    base = tmp_path_factory.getbasetemp()  # under xdist one level deeper: …/pytest-N/popen-gwK
+    top = Path(tempfile.gettempdir())
+    for folder in [base, *base.parents]:
+        if folder == top or top not in folder.parents:
+            break
         folder.chmod(folder.stat().st_mode | 0o001)
     os.environ[SECRET_VARIABLE] = "sandbox-test-secret"
     try:

@@ -25,6 +25,7 @@ import hypercorn.config
 import hypercorn.trio
 import msgspec
 import trio
+from hypercorn.typing import ASGIFramework
 
 from .actors.auth_sessions import run_auth_sessions
 from .actors.browser_pool import run_browser_pool
@@ -43,6 +44,7 @@ from .collections import signing
 from .config import Settings
 from .functions_token import Backend
 from .http.app import create_app
+from .http.asgi import keep_alive_safe
 from .http.handles import Handles
 from .http.metrics import metrics_app
 from .http.records import Records
@@ -80,6 +82,16 @@ def _hypercorn_config(settings: Settings, bind: str) -> hypercorn.config.Config:
     config.accesslog = None
     config.errorlog = logging.getLogger("hypercorn.error")
     return config
+
+
+async def _serve(
+    app: ASGIFramework,
+    config: hypercorn.config.Config,
+    shutdown: trio.Event,
+    *,
+    task_status: trio.TaskStatus[list[str]] = trio.TASK_STATUS_IGNORED,
+) -> None:
+    await hypercorn.trio.serve(keep_alive_safe(app), config, shutdown_trigger=shutdown.wait, task_status=task_status)
 
 
 async def _watch_signals(shutdown: trio.Event) -> None:
@@ -203,17 +215,12 @@ async def run_daemon(
             )
         )
         root.start_soon(_watch_signals, shutdown)
-        binds = await root.start(
-            partial(hypercorn.trio.serve, app, _hypercorn_config(settings, bind), shutdown_trigger=shutdown.wait)
-        )
+        binds = await root.start(_serve, app, _hypercorn_config(settings, bind), shutdown)
         log.info("intunedd serving workspace %s on %s", workspace_id, ", ".join(binds))
         if settings.metrics.listen:
             open_binds = await root.start(
-                partial(
-                    hypercorn.trio.serve, metrics_app(metrics), _hypercorn_config(settings, settings.metrics.listen),
-                    shutdown_trigger=shutdown.wait,
-                )
-            )  # fmt: skip
+                _serve, metrics_app(metrics), _hypercorn_config(settings, settings.metrics.listen), shutdown
+            )
             log.info("metrics served without a key on %s", ", ".join(open_binds))
         task_status.started(binds)
         await shutdown.wait()

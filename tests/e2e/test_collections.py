@@ -209,3 +209,18 @@ def test_collection_jobs_start_no_faster_than_the_rate_limits(daemon_factory: Da
         # Never a third start within a second of two others. A start is recorded a little after the
         # limiter admits it, by as much as a busy machine takes: hence the slack.
         assert later - earlier >= 0.75
+
+
+def test_an_update_keeps_the_callback_unless_it_names_one(sp_daemon: Daemon, client: SyncClient, site: Site) -> None:
+    hook = f"{site.url}/hook"
+    created = client.create_collection("hooked", [{"url": f"{site.url}/page"}], callback_url=hook)
+    client.update_collection(created.id, "renamed")  # no callback_url: kept
+    assert client.get_collection(created.id).name == "renamed"
+    kept = client.create_run(created.id)
+    assert kept.callback_url == hook
+    _wait_run(client, created.id, kept.run_id)
+    with httpx.Client(base_url=sp_daemon.url, timeout=60, headers={"x-api-key": sp_daemon.key}) as raw:
+        cleared = raw.put(f"/v1/async/collections/{created.id}", json={"name": "renamed", "callback_url": None})
+        assert cleared.status_code == 200, cleared.text
+        assert raw.put(f"/v1/async/collections/{created.id}", json={"callback_url": 7}).status_code == 422
+    assert client.create_run(created.id).callback_url is None

@@ -335,3 +335,21 @@ async def test_huge_event_payloads_are_truncated(daemon_factory: DaemonFactory) 
     # The run itself keeps the whole error.
     result = await trio.to_thread.run_sync(daemon.result, "ws-cap", run_id)
     assert result["error"]["message"] == "e" * 6000
+
+
+@pytest.mark.parametrize("path", ["/api/v1/workspace/w/projects", "/v1/sync/scrape"])
+def test_a_refusal_before_the_body_arrived_ends_the_connection(daemon: Daemon, path: str) -> None:
+    """A 401 given before the body was sent closes the connection and says so, so a client's next
+    request goes on a new connection instead of waiting on this one forever."""
+    body = b'{"url": "http://127.0.0.1/"}'
+    with socket.create_connection(("127.0.0.1", daemon.port), timeout=20) as client:
+        client.sendall(f"POST {path} HTTP/1.1\r\nHost: x\r\nContent-Length: {len(body)}\r\n\r\n".encode())
+        answer = b""
+        while b"\r\n\r\n" not in answer:
+            answer += client.recv(65536)
+        assert answer.startswith(b"HTTP/1.1 401") and b"connection: close" in answer.lower()
+        client.sendall(body + b"GET /v1/health HTTP/1.1\r\nHost: x\r\n\r\n")
+        rest = b""
+        while chunk := client.recv(65536):  # a TimeoutError here is the defect
+            rest += chunk
+        assert b"HTTP/1.1" not in rest  # closed, the pipelined request not taken from the old body's bytes

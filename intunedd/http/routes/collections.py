@@ -50,7 +50,8 @@ class CollectionBody(msgspec.Struct, kw_only=True):
 class UpdateBody(msgspec.Struct, kw_only=True):
     name: Annotated[str, msgspec.Meta(min_length=1, max_length=255)] | None = None
     requests: Annotated[list[Any], msgspec.Meta(max_length=MAX_REQUESTS)] | None = None
-    callback_url: Annotated[str, msgspec.Meta(max_length=2048)] | None = None
+    # Left out, the callback is kept; null removes it.
+    callback_url: Annotated[str, msgspec.Meta(max_length=2048)] | None | msgspec.UnsetType = msgspec.UNSET
 
 
 class DownloadBody(msgspec.Struct, kw_only=True):
@@ -226,7 +227,7 @@ def collections_blueprint(h: Handles) -> Blueprint:
         body = await _json(UpdateBody)
         screened = None if body.requests is None else await screen(body.requests, networks)
         kwargs: dict[str, Any] = {"name": body.name, "screened": screened}
-        if "callback_url" in (msgspec.json.decode(await request_bytes() or b"{}") or {}):
+        if body.callback_url is not msgspec.UNSET:
             kwargs["callback_url"] = body.callback_url
         return _answer(await call(lambda s: s.update(collection_id, **kwargs)))
 

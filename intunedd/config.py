@@ -11,6 +11,7 @@ import tomllib
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Annotated, Any, Literal
+from urllib.parse import urlsplit
 
 import msgspec
 
@@ -36,6 +37,15 @@ class ServerSettings(_Section, frozen=True):
     dashboard_session_s: Annotated[float, msgspec.Meta(gt=0)] = 12 * 3600.0
 
 
+class BrowserHost(_Section, frozen=True):
+    """A host whose browsers the workers use: Playwright's server (``playwright run-server``, or a
+    Browserless container) or a Chromium CDP endpoint, and how many workers it takes at once."""
+
+    url: Annotated[str, msgspec.Meta(min_length=1, max_length=2048)]
+    protocol: Literal["playwright", "cdp"] = "playwright"
+    capacity: Annotated[int, msgspec.Meta(ge=1, le=1024)] = 1
+
+
 class PoolSettings(_Section, frozen=True):
     size: int = 2
     browser: str = "auto"
@@ -43,12 +53,28 @@ class PoolSettings(_Section, frozen=True):
     browser_args: list[str] = []
     remote_endpoint: str = ""
     remote_protocol: Literal["playwright", "cdp"] = "playwright"
+    remote_endpoints: list[BrowserHost] = []
     recycle_after_attempts: int = 500
     recycle_rss_mb: int = 2048
     abort_grace_s: float = 3.0
     start_timeout_s: float = 30.0
     worker_user: str = ""
     idle_worker_retire_s: Annotated[float, msgspec.Meta(ge=0)] = 300.0
+
+    @property
+    def hosts(self) -> list[BrowserHost]:
+        """The browser hosts the workers use; none when each worker launches its own Chromium."""
+        if self.remote_endpoints:
+            return list(self.remote_endpoints)
+        if self.remote_endpoint:
+            return [BrowserHost(url=self.remote_endpoint, protocol=self.remote_protocol, capacity=self.size)]
+        return []
+
+    @property
+    def capacity(self) -> int:
+        """How many attempts run at once: ``size``, or the browser hosts' capacities added up."""
+        hosts = self.hosts
+        return sum(host.capacity for host in hosts) if hosts else self.size
 
 
 class RunSettings(_Section, frozen=True):
@@ -245,6 +271,17 @@ def _apply_environ(data: dict[str, Any], environ: Mapping[str, str]) -> None:
                 data.setdefault(section, {})[rest] = raw  # refused below, naming the key
 
 
+def _check_hosts(pool: PoolSettings) -> None:
+    if pool.remote_endpoint and pool.remote_endpoints:
+        raise ConfigError("pool.remote_endpoint and pool.remote_endpoints: set one or the other")
+    schemes = {"playwright": ("ws", "wss"), "cdp": ("ws", "wss", "http", "https")}
+    for index, host in enumerate(pool.hosts):
+        scheme = urlsplit(host.url).scheme
+        if scheme not in schemes[host.protocol]:
+            where = f"pool.remote_endpoints[{index}].url" if pool.remote_endpoints else "pool.remote_endpoint"
+            raise ConfigError(f"{where}: a {host.protocol} endpoint is a {' or '.join(schemes[host.protocol])} URL")
+
+
 def load_settings(path: str | None = None, environ: Mapping[str, str] = os.environ) -> Settings:
     """Read the TOML file (explicit path, ``$INTUNEDD_CONFIG``, then /etc), then the environment."""
     candidates = [path] if path else [environ.get("INTUNEDD_CONFIG", ""), *DEFAULT_CONFIG_PATHS]
@@ -268,6 +305,7 @@ def load_settings(path: str | None = None, environ: Mapping[str, str] = os.envir
         settings = msgspec.structs.replace(settings, state_dir=default_state_dir(environ))
     if settings.pool.size < 1:
         raise ConfigError("pool.size must be at least 1")
+    _check_hosts(settings.pool)
     try:
         allowed = parse_networks(settings.sinks.allow_networks)
     except ValueError as e:

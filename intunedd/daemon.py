@@ -146,6 +146,7 @@ async def run_daemon(
                 worker_config,
                 env,
                 size=settings.pool.size,
+                hosts=settings.pool.hosts,
                 recycle_after_attempts=settings.pool.recycle_after_attempts,
                 recycle_rss_mb=settings.pool.recycle_rss_mb,
                 start_timeout_s=settings.pool.start_timeout_s,

@@ -218,7 +218,9 @@ class TerminateJobRun(_Message, frozen=True):
 
 
 JobCommand = CreateJob | UpdateJob | DeleteJob | PauseJob | ResumeJob | TriggerJob | TerminateJobRun
-QueueOp = Literal["create", "delete", "append", "delete_item", "state", "add_repeat", "update_repeat", "delete_repeat"]
+QueueOp = Literal[
+    "create", "delete", "append", "delete_item", "state", "list", "add_repeat", "update_repeat", "delete_repeat"
+]
 
 
 class QueueCommand(_Message, frozen=True):

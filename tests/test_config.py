@@ -39,6 +39,11 @@ def test_environment_overrides_file(tmp_path: Path) -> None:
         ("[collections]\nallowed_networks = ['10.0.0.0/33']\n", "collections.allowed_networks"),
         ("[collections]\nrequests_per_minute = -1\n", "requests_per_minute"),
         ("[server\n", "intunedd.toml"),
+        ("[[pool.remote_endpoints]]\nurl = 'http://b:3000/'\n", r"remote_endpoints\[0\]\.url: a playwright endpoint"),
+        ("[[pool.remote_endpoints]]\nurl = 'ws://b:3000/'\ncapacity = 0\n", "capacity"),
+        ("[[pool.remote_endpoints]]\nurl = 'ws://b/'\nport = 1\n", "port"),
+        ("[pool]\nremote_endpoint = 'ws://a/'\n[[pool.remote_endpoints]]\nurl = 'ws://b/'\n", "one or the other"),
+        ("[pool]\nremote_endpoint = 'b:3000'\n", "pool.remote_endpoint: a playwright endpoint"),
     ],
 )
 def test_bad_config_names_the_problem(tmp_path: Path, text: str, message: str) -> None:
@@ -75,3 +80,23 @@ def test_environment_values_take_the_schema_type() -> None:
 def test_unknown_environment_setting_is_refused() -> None:
     with pytest.raises(ConfigError, match="sizes"):
         load_settings(None, {"INTUNEDD_CONFIG": "", "INTUNEDD_POOL_SIZES": "3"})
+
+
+def test_browser_hosts_set_the_pool_capacity(tmp_path: Path) -> None:
+    config = tmp_path / "intunedd.toml"
+    config.write_text(
+        "[pool]\nsize = 9\n"
+        "[[pool.remote_endpoints]]\nurl = 'ws://a:3000/'\ncapacity = 3\n"
+        "[[pool.remote_endpoints]]\nurl = 'http://b:9222'\nprotocol = 'cdp'\n"
+    )
+    pool = load_settings(str(config), {}).pool
+    assert [(h.url, h.protocol, h.capacity) for h in pool.hosts] == [
+        ("ws://a:3000/", "playwright", 3),
+        ("http://b:9222", "cdp", 1),
+    ]
+    assert pool.capacity == 4
+    config.write_text("[pool]\nsize = 3\nremote_endpoint = 'ws://a:3000/'\n")
+    single = load_settings(str(config), {}).pool
+    assert [(h.url, h.capacity) for h in single.hosts] == [("ws://a:3000/", 3)] and single.capacity == 3
+    config.write_text("[pool]\nsize = 3\n")
+    assert load_settings(str(config), {}).pool.hosts == []

@@ -18,6 +18,12 @@ A worker whose attempt ended with a non-reusable verdict (crash, timeout, abort 
 is killed; a healthy one is kept, or recycled after ``recycle_after_attempts`` attempts or past
 ``recycle_rss_mb``.
 
+With browser hosts (``pool.remote_endpoints``), each worker uses a browser on one host, and the
+pool's size is their capacities added up. Which host a new worker uses, and how one that stops
+answering is taken out and tried again, is ``policy.browser_hosts``'s decision: a worker that cannot
+start on a host takes the host down, with its idle workers (their browsers went with it); workers
+leased there fail their attempts as crashes when their browser goes, and come back to be killed.
+
 A spawn that fails is retried after a backoff, per environment, so a broken environment never
 holds capacity meanwhile. The daemon's own environment is retried for as long as it takes, as
 before (/health shows the error). Any other environment gets ``ENV_SPAWN_ATTEMPTS`` tries, each
@@ -42,6 +48,9 @@ import msgspec
 import psutil
 import trio
 
+from ..config import BrowserHost
+from ..policy import browser_hosts
+from ..policy.browser_hosts import HostState
 from ..policy.worker_pool import Grant, IdleWorker, PoolState, Retire, Spawn, after_lease, next_step, wake_at
 from ..workers.process import (
     DAEMON_ENV,
@@ -72,6 +81,14 @@ class EnvStatistics(msgspec.Struct, frozen=True):
     live: int  # idle, leased and starting
 
 
+class HostStatistics(msgspec.Struct, frozen=True):
+    host: str  # scheme, host and port only (``browser_hosts.label``)
+    capacity: int
+    live: int
+    up: bool
+    failures: int  # failed starts in a row
+
+
 class PoolStatistics(msgspec.Struct, frozen=True):
     size: int
     idle: int
@@ -83,6 +100,7 @@ class PoolStatistics(msgspec.Struct, frozen=True):
     spawn_failures: int = 0
     waiting: int = 0
     envs: dict[str, EnvStatistics] = {}  # by environment key; "" is the daemon's own
+    hosts: list[HostStatistics] = []  # browser hosts, when the browsers are remote
 
 
 @dataclass(frozen=True)
@@ -91,6 +109,7 @@ class _Worker:
     env: WorkerEnv
     process: WorkerProcess
     attempts: int = 0
+    host: int | None = None  # index into the pool's browser hosts
 
 
 @dataclass(frozen=True)
@@ -162,16 +181,15 @@ class _WorkerTasks:
     """The pool's tasks besides its own: starting a worker, and waiting for a lent one to come
     back. Each reports to the pool's inbox; a worker it cannot hand over is killed."""
 
-    config: WorkerConfig
     environ: Mapping[str, str]
     start_timeout_s: float
     user: WorkerUser | None
     inbox: trio.MemorySendChannel[_Event]
 
-    async def spawn(self, spawn: int, env: WorkerEnv) -> None:
+    async def spawn(self, spawn: int, env: WorkerEnv, config: WorkerConfig) -> None:
         try:
             process = await spawn_worker(
-                self.config, self.environ, start_timeout_s=self.start_timeout_s, command=env.command, user=self.user
+                config, self.environ, start_timeout_s=self.start_timeout_s, command=env.command, user=self.user
             )
         except (OSError, trio.TooSlowError, WorkerDied) as e:
             await self.inbox.send(_Spawned(spawn, None, f"{type(e).__name__}: {e}"))
@@ -206,8 +224,10 @@ class _Pool:
         self,
         tasks: _WorkerTasks,
         default: WorkerEnv,
+        config: WorkerConfig,
         *,
         size: int,
+        hosts: Sequence[BrowserHost] = (),
         recycle_after_attempts: int,
         recycle_rss_mb: int,
         idle_worker_retire_s: float,
@@ -216,7 +236,10 @@ class _Pool:
     ) -> None:
         self.tasks = tasks
         self.default = default
-        self.size = size
+        self.config = config
+        self.hosts = list(hosts)
+        self.host_states = [HostState(capacity=host.capacity) for host in self.hosts]
+        self.size = sum(host.capacity for host in self.hosts) if self.hosts else size
         self.recycle_after_attempts = recycle_after_attempts
         self.recycle_rss_mb = recycle_rss_mb
         self.retire_idle_after_s = idle_worker_retire_s
@@ -225,8 +248,8 @@ class _Pool:
         self.reaper = reaper
         self.ids = count()
         self.idle: dict[int, tuple[_Worker, float]] = {}  # longest idle first
-        self.starting: dict[int, WorkerEnv] = {}
-        self.leased: dict[int, str] = {}  # worker id -> environment key
+        self.starting: dict[int, tuple[WorkerEnv, int | None]] = {}  # and the browser host
+        self.leased: dict[int, _Worker] = {}
         self.waiters: list[_Waiter] = []
         self.failures: dict[str, int] = {}
         self.backoff_until: dict[str, float] = {}
@@ -247,16 +270,31 @@ class _Pool:
             self._back(event, now)
 
     def _spawned(self, event: _Spawned, now: float) -> None:
-        env = self.starting.pop(event.spawn)
+        env, host = self.starting.pop(event.spawn)
         if event.process is None:
+            if host is not None:
+                self._host_down(host, event.error, now)
             self._spawn_failed(env, event.error, now)
             return
         self.spawned += 1
         self.failures.pop(env.key, None)
         self.backoff_until.pop(env.key, None)
         self.last_spawn_error = None
-        worker = _Worker(next(self.ids), env, event.process)
+        if host is not None:
+            self.host_states[host] = browser_hosts.after_start(self.host_states[host])
+        worker = _Worker(next(self.ids), env, event.process, host=host)
         self.idle[worker.id] = (worker, now)
+
+    def _host_down(self, host: int, error: str, now: float) -> None:
+        """A worker could not start on ``host``: it is taken out for a while, and its idle workers,
+        whose browsers are most likely gone with it, are killed rather than lent."""
+        state = self.host_states[host] = browser_hosts.after_start_failed(self.host_states[host], now)
+        name = browser_hosts.label(self.hosts[host].url)
+        log.error("browser host %s is down (%s); trying it again in %.1fs", name, error, state.down_until - now)
+        for worker, _ in [entry for entry in self.idle.values() if entry[0].host == host]:
+            del self.idle[worker.id]
+            self.killed += 1
+            self.reaper.start_soon(worker.process.kill, f"its browser host {name} is down")
 
     def _spawn_failed(self, env: WorkerEnv, error: str, now: float) -> None:
         self.spawn_failures += 1
@@ -305,12 +343,22 @@ class _Pool:
 
     # -- decisions ----------------------------------------------------------------------------
 
-    def state(self) -> PoolState:
+    def _hosts_now(self) -> list[HostState]:
+        live = [0] * len(self.hosts)
+        hosts = [host for _, host in self.starting.values()]
+        hosts += [worker.host for worker in self.leased.values()]
+        hosts += [worker.host for worker, _ in self.idle.values()]
+        for host in hosts:
+            if host is not None:
+                live[host] += 1
+        return [msgspec.structs.replace(state, live=n) for state, n in zip(self.host_states, live, strict=True)]
+
+    def state(self, now: float) -> PoolState:
         return PoolState(
-            size=self.size,
+            size=browser_hosts.capacity_now(self._hosts_now(), now) if self.hosts else self.size,
             default=self.default.key,
             idle=tuple(IdleWorker(w.id, w.env.key, since) for w, since in self.idle.values()),
-            starting=tuple(env.key for env in self.starting.values()),
+            starting=tuple(env.key for env, _ in self.starting.values()),
             leased=len(self.leased),
             waiters=tuple(w.env.key for w in self.waiters),
             backoff_until=self.backoff_until,
@@ -324,34 +372,46 @@ class _Pool:
     def act(self, now: float) -> None:
         """Apply the policy's steps until it has none."""
         self._prune()
-        while step := next_step(self.state(), now=now, retire_idle_after_s=self.retire_idle_after_s):
+        while step := next_step(self.state(now), now=now, retire_idle_after_s=self.retire_idle_after_s):
             if isinstance(step, Grant):
                 waiter = self.waiters.pop(step.waiter)
                 worker, _ = self.idle.pop(step.worker)
                 returned_send, returned_receive = trio.open_memory_channel[Verdict](1)
                 # Cannot fail: the waiters that left were pruned above, with no checkpoint since.
                 waiter.reply.send_nowait(Lease(worker.process, returned_send))
-                self.leased[worker.id] = worker.env.key
+                self.leased[worker.id] = worker
                 self.nursery.start_soon(self.tasks.lent, worker, returned_receive)
             elif isinstance(step, Spawn):
                 env = next((w.env for w in self.waiters if w.env.key == step.env), self.refill)
+                host, config = self._host_for_spawn(now)
                 spawn = next(self.ids)
-                self.starting[spawn] = env
-                self.nursery.start_soon(self.tasks.spawn, spawn, env)
+                self.starting[spawn] = (env, host)
+                self.nursery.start_soon(self.tasks.spawn, spawn, env, config)
             elif isinstance(step, Retire):
                 worker, _ = self.idle.pop(step.worker)
                 self.retired += 1
                 self.refill = self.default
                 self.reaper.start_soon(worker.process.close)
 
+    def _host_for_spawn(self, now: float) -> tuple[int | None, WorkerConfig]:
+        if not self.hosts:
+            return None, self.config
+        host = browser_hosts.pick(self._hosts_now(), now)
+        # The policy spawns only below ``capacity_now``, which leaves a free slot on a host that is up.
+        assert host is not None, "a spawn with no browser host free"
+        chosen = self.hosts[host]
+        return host, msgspec.structs.replace(self.config, remote_endpoint=chosen.url, remote_protocol=chosen.protocol)
+
     def wake_at(self, now: float) -> float:
-        at = wake_at(self.state(), now=now, retire_idle_after_s=self.retire_idle_after_s)
-        return math.inf if at is None else at
+        at = wake_at(self.state(now), now=now, retire_idle_after_s=self.retire_idle_after_s)
+        times = [t for t in (at, browser_hosts.wake_at(self.host_states, now)) if t is not None]
+        return min(times, default=math.inf)
 
     def statistics(self) -> PoolStatistics:
+        now = trio.current_time()
         live: dict[str, int] = {}
         idle: dict[str, int] = {}
-        for key in [*self.leased.values(), *(env.key for env in self.starting.values())]:
+        for key in [*(w.env.key for w in self.leased.values()), *(env.key for env, _ in self.starting.values())]:
             live[key] = live.get(key, 0) + 1
         for worker, _ in self.idle.values():
             live[worker.env.key] = live.get(worker.env.key, 0) + 1
@@ -367,7 +427,14 @@ class _Pool:
             spawn_failures=self.spawn_failures,
             waiting=len(self.waiters),
             envs={key: EnvStatistics(idle=idle.get(key, 0), live=n) for key, n in sorted(live.items())},
-        )
+            hosts=[
+                HostStatistics(
+                    host=browser_hosts.label(host.url), capacity=state.capacity, live=state.live,
+                    up=browser_hosts.is_up(state, now), failures=state.failures,
+                )
+                for host, state in zip(self.hosts, self._hosts_now(), strict=True)
+            ],
+        )  # fmt: skip
 
     # -- the task -----------------------------------------------------------------------------
 
@@ -376,7 +443,7 @@ class _Pool:
         while True:
             now = trio.current_time()
             self.act(now)
-            if not started and len(self.idle) == self.size:
+            if not started and len(self.idle) == self.state(now).size:
                 ready()
                 started = True
             with trio.move_on_at(self.wake_at(now)):
@@ -405,6 +472,7 @@ async def run_browser_pool(
     env: Mapping[str, str],
     *,
     size: int,
+    hosts: Sequence[BrowserHost] = (),
     recycle_after_attempts: int,
     recycle_rss_mb: int,
     start_timeout_s: float,
@@ -413,13 +481,16 @@ async def run_browser_pool(
     command: Sequence[str] = WORKER_COMMAND,
     task_status: trio.TaskStatus[PoolHandle] = trio.TASK_STATUS_IGNORED,
 ) -> NoReturn:
-    """``env`` is the workers' process environment; ``command`` runs the daemon's own ``WorkerEnv``."""
+    """``env`` is the workers' process environment; ``command`` runs the daemon's own ``WorkerEnv``;
+    ``hosts``: the browser hosts, when the browsers are remote (``size`` is then their capacity)."""
     inbox_send, inbox_receive = trio.open_memory_channel[_Event](INBOX_SIZE)
     async with inbox_receive, trio.open_nursery() as reaper, trio.open_nursery() as nursery:
         pool = _Pool(
-            _WorkerTasks(config, env, start_timeout_s, user, inbox_send),
+            _WorkerTasks(env, start_timeout_s, user, inbox_send),
             WorkerEnv(DAEMON_ENV.key, tuple(command)),
+            config,
             size=size,
+            hosts=hosts,
             recycle_after_attempts=recycle_after_attempts,
             recycle_rss_mb=recycle_rss_mb,
             idle_worker_retire_s=idle_worker_retire_s,

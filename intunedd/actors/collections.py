@@ -145,7 +145,7 @@ class _Collections:
         self.cursor_key = cursor_key
         self.attempts = Attempts(pool, settings, clock, None)
         self.project = _project(settings)
-        self.limiter = trio.CapacityLimiter(self.config.max_concurrent or settings.pool.size)
+        self.limiter = trio.CapacityLimiter(self.config.max_concurrent or settings.pool.capacity)
         self.options = RunOptions(
             max_attempts=1, request_timeout_s=math.ceil(self.config.request_timeout_s), save_trace=False
         )

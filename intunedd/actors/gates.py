@@ -14,30 +14,24 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Awaitable, Callable
-from typing import Any, Protocol
+from typing import Any
 
 import trio
 
 from ..clock import Clock
-from ..policy.rate_limits import Wait
 from .lanes import QUEUE_LANE, Lanes
+from .rate_limiter import RateLimiterHandle
 
 log = logging.getLogger(__name__)
 # After the limiter failed to answer (a bug, a store error), the gate asks again this much later.
 RETRY_AFTER_ERROR_S = 1.0
 
 
-class Limiter(Protocol):
-    async def next_start(self, key: str) -> Wait: ...
-    async def admitted(self, key: str) -> None: ...
-    async def finished(self, key: str) -> None: ...
-
-
 class Gates:
     def __init__(
         self,
         lanes: Lanes,
-        limiter: Limiter,
+        limiter: RateLimiterHandle,
         clock: Clock,
         admit: Callable[[], None],
         start_soon: Callable[[Callable[..., Awaitable[None]], Any], None],

@@ -43,6 +43,7 @@ from ..store import queries, queue_queries, run_transactions
 from ..store.queue_queries import QueueState
 from .gates import Gates
 from .lanes import Lanes, queue_lane
+from .rate_limiter import RateLimiterHandle
 from .store import StoreHandle
 
 log = logging.getLogger(__name__)
@@ -73,12 +74,6 @@ class QueueRuns(Protocol):
     def start_soon(self, task: Callable[..., Awaitable[None]], *args: Any) -> None: ...
 
 
-class Limiter(Protocol):
-    async def configure(self, key: str, config: Any) -> None: ...
-    async def forget(self, key: str) -> None: ...
-    def state(self, key: str) -> Wait | None: ...
-
-
 class QueueControl:
     def __init__(
         self,
@@ -87,7 +82,7 @@ class QueueControl:
         runs: QueueRuns,
         defaults: run_options.Defaults,
         clock: Clock,
-        limiter: Limiter | None,
+        limiter: RateLimiterHandle | None,
         gates: Gates | None,
     ) -> None:
         self._store = store
@@ -134,11 +129,12 @@ class QueueControl:
         project, queue_id, body = command.project, command.queue_id, command.body
         if command.op == "create":
             return await self._create(project, body)
+        if command.op == "list":
+            return await self._views(project)
         queue = self._queue(project, queue_id)
         if command.op == "state":
             state = await self._store.read(queue_queries.queue_state, project, queue_id)
-            wait = self._limiter.state(queue_lane(project, queue_id)) if self._limiter else None
-            return QueueView(queue=queue, state=state, wait=wait)
+            return QueueView(queue=queue, state=state, wait=self._wait(queue))
         if command.op == "delete":
             return await self._delete(queue)
         if command.op == "append":
@@ -152,6 +148,16 @@ class QueueControl:
         if command.op == "update_repeat":
             return await self._update_repeat(queue, command.item_id, body)
         return await self._delete_repeat(queue, command.item_id)
+
+    def _wait(self, queue: QueueRecord) -> Wait | None:
+        return self._limiter.state(queue_lane(queue.project, queue.id)) if self._limiter else None
+
+    async def _views(self, project: str) -> list[QueueView]:
+        """Every queue of ``project``, oldest first, with one read of their states."""
+        queues = sorted((q for q in self._queues.values() if q.project == project), key=lambda q: (q.created_at, q.id))
+        states = await self._store.read(queue_queries.queue_states, project)
+        idle = QueueState(queued=0, running=None)
+        return [QueueView(queue=q, state=states.get(q.id, idle), wait=self._wait(q)) for q in queues]
 
     def _queue(self, project: str, queue_id: str) -> QueueRecord:
         queue = self._queues.get((project, queue_id))

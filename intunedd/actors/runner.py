@@ -234,7 +234,7 @@ class _Runner:
         if self.gates is not None:
             self.gates.poke()
         while not self.draining:
-            run = self.lanes.next_run(total_running=len(self.active), capacity=self.settings.pool.size)
+            run = self.lanes.next_run(total_running=len(self.active), capacity=self.settings.pool.capacity)
             if run is None:
                 return
             active = self.active[run.id] = _Active(run)

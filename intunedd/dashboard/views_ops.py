@@ -7,8 +7,8 @@ from quart import Blueprint, Response, request
 from ..errors import BadRequest, Unavailable
 from ..http.auth_schemas import ValidateSessionBody, session_body
 from ..http.handles import Handles
-from ..http.queue_wire import queue_body
 from ..http.routes.deliveries import STATUSES
+from ..http.routes.queues import queue_bodies
 from ..http.schemas import delivery_body, query_int, run_item
 from .chart import activity_chart, since
 from .render import page, render, see_other
@@ -55,11 +55,7 @@ def add_ops_views(bp: Blueprint, h: Handles) -> None:
     @bp.get("/queues")
     async def queues() -> str:
         projects, project = await choose_project(h)
-        now = h.clock.now()
-        shown = []
-        for queue in await h.records.queues(project) if project else []:
-            found = await h.runner.queue("state", project, queue.id)
-            shown.append(queue_body(found.queue, found.state, found.wait, now))
+        shown = await queue_bodies(h, project) if project else []
         return await page("queues.html", "_queues_live.html", projects=projects, project=project, queues=shown)
 
     @bp.get("/auth-sessions")

@@ -11,7 +11,7 @@ from ..actors.store import StoreHandle, StoreStatistics
 from ..job_spec import JobRecord, JobRunRecord
 from ..messages import AttemptRecord, ProjectVersion, RunRecord
 from ..policy.run_filters import Condition
-from ..queue_spec import QueueRecord, RepeatItemRecord
+from ..queue_spec import RepeatItemRecord
 from ..secrets import SecretBox
 from ..store import auth_queries, dashboard_queries, delivery_queries, job_queries, queries, queue_queries
 from ..store.auth_queries import AuthOperation, AuthSessionRecord, OperationKind
@@ -54,9 +54,6 @@ class Records:
         return await self._store.read(dashboard_queries.active_runs, limit)
 
     # -- queues ----------------------------------------------------------------------------
-
-    async def queues(self, project: str) -> list[QueueRecord]:
-        return await self._store.read(queue_queries.list_queues, project)
 
     async def queue_item(self, project: str, queue_id: str, run_id: str) -> RunRecord | None:
         return await self._store.read(queue_queries.get_item, project, queue_id, run_id)

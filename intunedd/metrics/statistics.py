@@ -69,3 +69,11 @@ class StatisticsCollector(Collector):
             "intunedd_pool_spawn_failing", "1 while the last attempt to start a worker failed",
             1 if pool.last_spawn_error else 0,
         )  # fmt: skip
+        if pool.hosts:
+            up = GaugeMetricFamily("intunedd_browser_host_up", "1 while a browser host takes workers", labels=["host"])
+            workers = GaugeMetricFamily("intunedd_browser_host_workers", "Workers on a browser host", labels=["host"])
+            for host in pool.hosts:
+                up.add_metric([host.host], 1 if host.up else 0)
+                workers.add_metric([host.host], host.live)
+            yield up
+            yield workers

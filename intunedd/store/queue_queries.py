@@ -60,11 +60,6 @@ def get_queue(db: sqlite_utils.Database, project: str, queue_id: str) -> QueueRe
     return _queue(found) if found else None
 
 
-def list_queues(db: sqlite_utils.Database, project: str) -> list[QueueRecord]:
-    rows = db.conn.execute(f"SELECT {_QUEUE_COLUMNS} FROM queues WHERE project=? ORDER BY created_at, id", (project,))
-    return [_queue(row) for row in rows]
-
-
 def queues_checked(db: sqlite_utils.Database) -> tuple[list[QueueRecord], list[tuple[str, str]]]:
     rows = db.conn.execute(f"SELECT {_QUEUE_COLUMNS} FROM queues").fetchall()
     return decode_rows(rows, _queue, lambda row: f"{row[0]}/{row[1]}")
@@ -98,6 +93,29 @@ def queue_state(db: sqlite_utils.Database, project: str, queue_id: str) -> Queue
         (project, queue_id),
     ).fetchone()
     return QueueState(queued=queued, running=_run(row) if row else None)
+
+
+def queue_states(db: sqlite_utils.Database, project: str) -> dict[str, QueueState]:
+    """``queue_state`` of every queue of ``project`` that has an item waiting or running."""
+    queued: dict[str, int] = dict(
+        db.conn.execute(
+            "SELECT queue_id, COUNT(*) FROM runs WHERE project=? AND queue_id IS NOT NULL AND status='pending' "
+            "GROUP BY queue_id",
+            (project,),
+        ).fetchall()
+    )
+    running: dict[str, RunRecord] = {}
+    rows = db.conn.execute(
+        f"SELECT {_RUN_COLUMNS} FROM runs WHERE project=? AND queue_id IS NOT NULL AND status='started' ORDER BY seq",
+        (project,),
+    )
+    for row in rows:
+        run = _run(row)
+        running.setdefault(run.queue_id or "", run)
+    return {
+        queue_id: QueueState(queued=queued.get(queue_id, 0), running=running.get(queue_id))
+        for queue_id in queued.keys() | running.keys()
+    }
 
 
 # -- items --------------------------------------------------------------------------------

@@ -114,13 +114,12 @@ def _playwright_package() -> Path:
 
 
 def worker_config(pool: PoolSettings) -> WorkerConfig:
-    """What every worker is started with: its browser, found once here, or the remote one."""
-    browser = None if pool.remote_endpoint else find_browser(pool.browser, pool.headless)
+    """What every worker is started with: its browser, found once here (the pool gives each worker
+    on a browser host that host's endpoint)."""
+    browser = None if pool.hosts else find_browser(pool.browser, pool.headless)
     return WorkerConfig(
         fd=-1,
         browser_executable=browser,
         headless=pool.headless,
         browser_args=pool.browser_args,
-        remote_endpoint=pool.remote_endpoint,
-        remote_protocol=pool.remote_protocol,
     )

@@ -81,6 +81,7 @@ CHROMIUM_ARGS = (
     "--no-first-run",
     "--disable-dev-shm-usage",
 )
+BROWSER_GONE_EXIT = 4
 # An API name is a relative path of plain segments: no dots, so it can neither climb out of api/
 # nor change meaning when turned into the dotted module name Intuned imports.
 _API_NAME = re.compile(r"(?:[\w-]+/)*[\w-]+")
@@ -720,6 +721,16 @@ async def _serve(config: WorkerConfig) -> None:
     reader, writer = await asyncio.open_unix_connection(sock=channel)
     async with async_playwright() as playwright:
         browser = await _open_browser(playwright, config)
+        closing = False
+
+        def browser_gone(_: Browser) -> None:
+            # Nothing works here without the browser (a remote host gone, Chromium killed): exiting
+            # makes the daemon fail a running attempt as a crash, to be retried on another worker.
+            if not closing:
+                print("intunedd worker: the browser went away; exiting", file=sys.stderr, flush=True)
+                os._exit(BROWSER_GONE_EXIT)
+
+        browser.on("disconnected", browser_gone)
         try:
             writer.write(protocol.encode(Ready(pid=os.getpid(), browser_version=browser.version)))
             await writer.drain()
@@ -731,6 +742,7 @@ async def _serve(config: WorkerConfig) -> None:
             finally:
                 await intuned.close()
         finally:
+            closing = True
             await browser.close()
     writer.close()
 

@@ -24,6 +24,10 @@ which is what ``spawn_worker(..., command=fake_command(BEHAVIOUR))`` runs. Behav
     scripted .......... as ok, but an attempt whose number is at most parameters["fail_attempts"]
                         fails (retryable), and parameters["extend"] (a list of {api, parameters})
                         is returned as extended payloads
+
+A fake given a browser host (``WorkerConfig.remote_endpoint``) reports its host name as its browser
+version, and fails to start, as on a host that is down, while a file of that name exists in the
+directory ``$INTUNEDD_FAKE_HOSTS_DOWN`` names.
 """
 
 from __future__ import annotations
@@ -34,6 +38,7 @@ import signal
 import socket
 import sys
 from pathlib import Path
+from urllib.parse import urlsplit
 
 import msgspec
 
@@ -42,6 +47,7 @@ from .limits import log_line
 from .protocol import Done, Ready, Start, WorkerConfig
 
 HUGE_LENGTH = b"\xff\xff\xff\xff"
+HOSTS_DOWN = "INTUNEDD_FAKE_HOSTS_DOWN"
 BEHAVIOURS = (
     "ok",
     "logged-in",
@@ -174,6 +180,9 @@ def main(argv: list[str] | None = None) -> int:
         args.pid_file.write_text(str(os.getpid()))
     config = msgspec.json.decode(args.config, type=WorkerConfig)
     channel = _Socket(config.fd)
+    host = urlsplit(config.remote_endpoint).hostname or ""
+    if host and (Path(os.environ.get(HOSTS_DOWN, "/nonexistent")) / host).exists():
+        return 3
     match args.behaviour:
         case "crash":
             return 3
@@ -188,7 +197,7 @@ def main(argv: list[str] | None = None) -> int:
             channel.send_raw(HUGE_LENGTH)
             _wait_for_eof(channel)
             return 0
-    channel.send(Ready(pid=os.getpid(), browser_version="fake"))
+    channel.send(Ready(pid=os.getpid(), browser_version=host or "fake"))
     while isinstance(frame := channel.receive(), Start | protocol.Abort | protocol.StoreReply):
         if isinstance(frame, Start) and not _answer(args.behaviour, channel, frame):
             break

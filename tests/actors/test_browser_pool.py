@@ -4,7 +4,7 @@ what the pool always did (kill, recycle)."""
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable, Mapping, Sequence
 from contextlib import asynccontextmanager
 from functools import partial
 from pathlib import Path
@@ -14,7 +14,9 @@ import trio
 import trio.testing
 
 from intunedd.actors.browser_pool import ENV_SPAWN_ATTEMPTS, PoolHandle, WorkerUnavailable, run_browser_pool
-from intunedd.workers.fake import fake_command
+from intunedd.config import BrowserHost
+from intunedd.policy.browser_hosts import HOST_BACKOFF_S
+from intunedd.workers.fake import HOSTS_DOWN, fake_command
 from intunedd.workers.process import DAEMON_ENV, Lease, WorkerEnv
 from intunedd.workers.protocol import WorkerConfig
 
@@ -42,15 +44,21 @@ def _command(lease: Lease) -> tuple[str, ...]:
 
 @asynccontextmanager
 async def _pool(
-    size: int, *, retire_s: float = 10_000.0, recycle_after_attempts: int = 100
+    size: int,
+    *,
+    retire_s: float = 10_000.0,
+    recycle_after_attempts: int = 100,
+    hosts: Sequence[BrowserHost] = (),
+    environ: Mapping[str, str] | None = None,
 ) -> AsyncIterator[PoolHandle]:
     async with trio.open_nursery() as nursery:
         pool = await nursery.start(
             partial(
                 run_browser_pool,
                 WorkerConfig(fd=-1),
-                {},
+                environ or {},
                 size=size,
+                hosts=hosts,
                 recycle_after_attempts=recycle_after_attempts,
                 recycle_rss_mb=4096,
                 start_timeout_s=30,
@@ -231,3 +239,48 @@ async def test_workers_are_killed_on_a_bad_verdict_and_recycled_after_n_attempts
             assert pool.statistics().killed == 1 and pool.statistics().retired == 1
             assert poisoned.process.returncode is not None
         assert last.process.returncode is not None  # stopped with the pool
+
+
+async def _until(check: Callable[[], bool]) -> None:
+    while not check():
+        await trio.sleep(0.05)
+
+
+async def test_workers_spread_over_browser_hosts_and_one_that_stops_answering_is_taken_out(
+    autojump_clock: trio.testing.MockClock, tmp_path: Path
+) -> None:
+    """Two hosts, A (2 slots) and B (1): the pool's size is 3. When a worker cannot start on A, A is
+    out, with its idle worker, and leases wait for B; after its backoff A is tried again and used."""
+    hosts = [BrowserHost(url="ws://a.test:3000/token-a", capacity=2), BrowserHost(url="ws://b.test:3000/", capacity=1)]
+    down = tmp_path / "a.test"
+    with trio.fail_after(TIMEOUT_S):
+        async with _pool(1, hosts=hosts, environ={HOSTS_DOWN: str(tmp_path)}) as pool, trio.open_nursery() as nursery:
+            assert pool.statistics().size == 3 and pool.statistics().idle == 3
+            releases = [trio.Event() for _ in range(3)]
+            leases = [await nursery.start(_hold, pool, DAEMON_ENV, release) for release in releases]
+            on = [lease.worker.browser_version for lease in leases]
+            assert sorted(on) == ["a.test", "a.test", "b.test"]
+            first_a, second_a = (i for i, host in enumerate(on) if host == "a.test")
+            down.touch()
+            releases[first_a].set()  # back, idle on A
+            await trio.testing.wait_all_tasks_blocked()
+            leases[second_a].poison("its browser went away")
+            releases[second_a].set()  # killed; its replacement cannot start on A
+            await _until(lambda: not pool.statistics().hosts[0].up)
+            stats = pool.statistics()
+            assert [(h.host, h.live, h.up, h.failures) for h in stats.hosts] == [
+                ("ws://a.test:3000", 0, False, 1),  # no token: a URL's path is not shown
+                ("ws://b.test:3000", 1, True, 0),
+            ]
+            assert stats.killed == 2 and stats.idle == 0  # A's idle worker went with it
+            releases[on.index("b.test")].set()
+            async with pool.lease() as lease:
+                assert lease.worker.browser_version == "b.test"
+                # A second lease waits: B is full and A is out. A comes back after its backoff.
+                down.unlink()
+                started = trio.current_time()
+                async with pool.lease() as other:
+                    assert other.worker.browser_version == "a.test"
+                    assert trio.current_time() - started >= HOST_BACKOFF_S[0] - 0.1
+            await _until(lambda: pool.statistics().idle == 3)
+            assert [h.failures for h in pool.statistics().hosts] == [0, 0]

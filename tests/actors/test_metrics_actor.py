@@ -8,7 +8,7 @@ import trio
 from prometheus_client import CollectorRegistry, generate_latest
 from prometheus_client.parser import text_string_to_metric_families
 
-from intunedd.actors.browser_pool import PoolStatistics
+from intunedd.actors.browser_pool import HostStatistics, PoolStatistics
 from intunedd.actors.bus import run_bus
 from intunedd.actors.metrics import run_metrics
 from intunedd.actors.rate_limiter import RateLimiterStatistics
@@ -20,7 +20,13 @@ from intunedd.messages import Event, Publish
 from intunedd.metrics.statistics import Sources
 
 SOURCES = Sources(
-    pool=lambda: PoolStatistics(size=2, idle=1, spawned=3, killed=1, recycled=0, last_spawn_error="no chromium"),
+    pool=lambda: PoolStatistics(
+        size=2, idle=1, spawned=3, killed=1, recycled=0, last_spawn_error="no chromium",
+        hosts=[
+            HostStatistics(host="ws://a:3000", capacity=1, live=1, up=True, failures=0),
+            HostStatistics(host="ws://b:3000", capacity=1, live=0, up=False, failures=2),
+        ],
+    ),  # fmt: skip
     runner=lambda: RunnerStatistics(waiting=4, running=1, draining=False),
     sinks=lambda: DispatcherStatistics(in_flight=0, attempts=7),
     store=lambda: StoreStatistics(calls=10, writes=5, inbox_used=0),
@@ -57,6 +63,7 @@ async def test_statistics_are_read_at_scrape_time(nursery: trio.Nursery) -> None
     assert values["intunedd_pool_spawn_failing"] == 1
     assert values["intunedd_sink_delivery_attempts_total"] == 7
     assert values["intunedd_queues_rate_limited"] == 1
+    assert (values["intunedd_browser_host_up"], values["intunedd_browser_host_workers"]) == (1, 1)  # summed over hosts
 
 
 async def test_a_dropped_subscription_is_taken_again(nursery: trio.Nursery) -> None:

@@ -224,3 +224,19 @@ async def test_a_queue_created_without_an_id_gets_one_its_paths_accept(
         ids = [await parts.runner.queue("create", "p", "", _queue()) for _ in range(100)]
         assert all(QUEUE_ID.match(queue_id) for queue_id in ids)
         assert len(set(ids)) == 100
+
+
+async def test_a_projects_queues_are_listed_oldest_first_with_their_states_in_one_read(
+    autojump_clock: trio.testing.MockClock, tmp_path: Path
+) -> None:
+    async with runner_parts(tmp_path, "scripted") as parts:
+        limited = _queue(rateLimits=[{"limit": 1, "duration": "1h"}])
+        slow = await parts.runner.queue("create", "p", "", msgspec.structs.replace(limited, id="b-slow"))
+        idle = await parts.runner.queue("create", "p", "", msgspec.structs.replace(_queue(), id="a-idle"))
+        runs = [await _append(parts, slow, n=n) for n in range(3)]
+        await parts.finished(runs[0].id)  # the next two wait an hour for the limit
+        views = await parts.runner.queue("list", "p", "")
+        # Created at the same instant (the clock is frozen): then by id.
+        assert [(v.queue.id, v.state.queued, v.state.running) for v in views] == [(idle, 0, None), (slow, 2, None)]
+        assert views[1].wait is not None and views[1].wait.reason is not None
+        assert await parts.runner.queue("list", "other-project", "") == []

@@ -250,6 +250,44 @@ class RssSampler(threading.Thread):
         self.join(5)
 
 
+class TreeRss(threading.Thread):
+    """The peak of a process tree's summed RSS (a process and all its descendants), sampled every
+    ``RSS_INTERVAL_S`` from ``follow(pid)`` until ``finish()``. Summed RSS counts pages shared
+    between processes (Chromium's) more than once: an upper bound, the same for every subject."""
+
+    def __init__(self) -> None:
+        super().__init__(name="tree-rss", daemon=True)
+        self.pid: int | None = None
+        self.stop_event = threading.Event()
+        self.peak = 0
+
+    def follow(self, pid: int) -> None:
+        self.pid = pid
+        self.start()
+
+    def run(self) -> None:
+        assert self.pid is not None
+        while not self.stop_event.is_set():
+            try:
+                root = psutil.Process(self.pid)
+                tree = [root, *root.children(recursive=True)]
+            except psutil.Error:
+                return
+            total = 0
+            for process in tree:
+                try:
+                    total += process.memory_info().rss
+                except psutil.Error:
+                    pass  # it ended between the listing and the look
+            self.peak = max(self.peak, total)
+            self.stop_event.wait(RSS_INTERVAL_S)
+
+    def finish(self) -> None:
+        self.stop_event.set()
+        if self.is_alive():
+            self.join(5)
+
+
 # --------------------------------------------------------------------------------------------
 # Figures
 

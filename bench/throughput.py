@@ -185,6 +185,7 @@ class DaemonPass:
     verified: int = 0
     problems: list[str] = field(default_factory=list)
     cpu: CpuUse | None = None
+    trace_kib: float | None = None  # mean size of the pass's traces
 
     @property
     def per_s(self) -> float:
@@ -354,7 +355,9 @@ async def daemon_throughput_phases(
             label="saveTrace=true",
             timeout_s=args.phase_timeout,
         )
-        log(f"  {traced.per_s:.2f} runs/s ({traced.elapsed_s:.2f}s; CPU busy/other {traced.cpu})")
+        traces = [path.stat().st_size for path in (d.state_dir / "artifacts").glob("*/*/trace.zip")]
+        traced.trace_kib = statistics.fmean(traces) / 1024 if traces else None
+        log(f"  {traced.per_s:.2f} runs/s ({traced.elapsed_s:.2f}s; CPU busy/other {traced.cpu}); {len(traces)} traces")
         passes.append(traced)
     return passes
 
@@ -444,13 +447,15 @@ def report(
     if traced and ratio_traced is not None:
         rows += [
             (
-                f"intunedd, saveTrace=true (pool {c})",
+                f"intunedd, saveTrace=true (pool {c}{', screenshots' if args.trace_screenshots else ''}; "
+                f"traces {traced.trace_kib or 0:.1f} KiB)",
                 f"{traced.runs}",
                 f"{traced.elapsed_s:.2f}",
                 f"{traced.per_s:.2f} runs/s",
                 cpu(traced.cpu),
             ),
             ("Ratio intunedd (traced) / raw", "", "", f"{ratio_traced:.2f}×", ""),
+            ("Ratio traced / untraced (aim ≥ 0.85)", "", "", f"{traced.per_s / main.per_s:.2f}×", ""),
         ]
     for lat in latencies:
         aim = " (aim p50 < 100 ms)" if lat.label == "saveTrace=false" else ""
@@ -584,6 +589,7 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p.add_argument("--latency-gap-ms", type=float, default=50.0, help="idle gap before each latency run")
     p.add_argument("--submitters", type=int, default=8, help="concurrent HTTP clients submitting run/start")
     p.add_argument("--single-raw", action="store_true", help="one raw pass (before) instead of before and after")
+    p.add_argument("--trace-screenshots", action="store_true", help="traces with a screenshot filmstrip")
     args = p.parse_args(argv)
     if args.runs < 1 or args.concurrency < 1:
         p.error("--runs and --concurrency must be positive")
@@ -598,7 +604,7 @@ def main(argv: list[str] | None = None) -> int:
 def measure(session: Session, args: argparse.Namespace) -> Report:
     warmup = max(2 * args.concurrency, 4)
     revision = source_revision()  # before the run: the code that was started
-    daemon = session.daemon(args.concurrency)
+    daemon = session.daemon(args.concurrency, runs={"trace_screenshots": args.trace_screenshots})
     with PageServer(args.runs) as site:
         urls = [site.url(i) for i in range(args.runs)]
         titles = [page_title(i) for i in range(args.runs)]

@@ -88,6 +88,7 @@ class RunSettings(_Section, frozen=True):
     drain_timeout_s: float = 20.0
     sync_run_max_wait_s: float = 900.0
     record_video: bool = False
+    trace_screenshots: bool = False
 
 
 class SinkSettings(_Section, frozen=True):

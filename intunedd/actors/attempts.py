@@ -65,6 +65,7 @@ class Attempts:
             context=context,
             log_path=str(directory / "log.jsonl"),
             trace_path=str(trace_path) if trace_path else None,
+            trace_screenshots=self.settings.runs.trace_screenshots,
             video_dir=str(video_dir) if video_dir else None,
             proxy=proxy,
             headless=self.settings.pool.headless,

@@ -16,7 +16,8 @@ other demand the pool settles back to ``size`` idle workers of the daemon's own 
 
 A worker whose attempt ended with a non-reusable verdict (crash, timeout, abort without answer)
 is killed; a healthy one is kept, or recycled after ``recycle_after_attempts`` attempts or past
-``recycle_rss_mb``.
+``recycle_rss_mb``. A worker lent for its last attempt before recycling no longer counts as live
+(with local browsers), so its replacement starts while that attempt runs instead of after it.
 
 With browser hosts (``pool.remote_endpoints``), each worker uses a browser on one host, and the
 pool's size is their capacities added up. Which host a new worker uses, and how one that stops
@@ -250,6 +251,8 @@ class _Pool:
         self.idle: dict[int, tuple[_Worker, float]] = {}  # longest idle first
         self.starting: dict[int, tuple[WorkerEnv, int | None]] = {}  # and the browser host
         self.leased: dict[int, _Worker] = {}
+        # Leased workers on their last attempt before recycling: their replacements start meanwhile.
+        self.leaving: set[int] = set()
         self.waiters: list[_Waiter] = []
         self.failures: dict[str, int] = {}
         self.backoff_until: dict[str, float] = {}
@@ -323,6 +326,7 @@ class _Pool:
     def _back(self, event: _Back, now: float) -> None:
         worker = event.worker
         del self.leased[worker.id]
+        self.leaving.discard(worker.id)
         fate = after_lease(
             reusable=event.verdict.reusable,
             attempts=worker.attempts,
@@ -359,7 +363,7 @@ class _Pool:
             default=self.default.key,
             idle=tuple(IdleWorker(w.id, w.env.key, since) for w, since in self.idle.values()),
             starting=tuple(env.key for env, _ in self.starting.values()),
-            leased=len(self.leased),
+            leased=len(self.leased) - len(self.leaving),
             waiters=tuple(w.env.key for w in self.waiters),
             backoff_until=self.backoff_until,
             refill=self.refill.key,
@@ -380,6 +384,11 @@ class _Pool:
                 # Cannot fail: the waiters that left were pruned above, with no checkpoint since.
                 waiter.reply.send_nowait(Lease(worker.process, returned_send))
                 self.leased[worker.id] = worker
+                if worker.attempts + 1 >= self.recycle_after_attempts and not self.hosts:
+                    # Its replacement starts now rather than after this last attempt. (A browser
+                    # host's capacity is a limit, so there the replacement waits for the slot.)
+                    self.leaving.add(worker.id)
+                    self.refill = worker.env
                 self.nursery.start_soon(self.tasks.lent, worker, returned_receive)
             elif isinstance(step, Spawn):
                 env = next((w.env for w in self.waiters if w.env.key == step.env), self.refill)

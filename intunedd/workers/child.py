@@ -418,9 +418,18 @@ def _context_options(start: Start) -> dict[str, Any]:
     return options
 
 
-async def _new_page(browser: Browser, **options: Any) -> tuple[BrowserContext, Page]:
+async def _new_page(browser: Browser, trace: bool | None = None, **options: Any) -> tuple[BrowserContext, Page]:
+    """A context and its page; ``trace`` not None: traced from the start, with screenshots if True
+    (tracing started before the page exists costs less than on a page already open)."""
     context = await browser.new_context(**options)
+    if trace is not None:
+        await _start_trace(context, trace)
     return context, await context.new_page()
+
+
+async def _start_trace(context: BrowserContext, screenshots: bool) -> None:
+    # DOM snapshots are what the trace viewer shows for each action; Playwright's own sources are noise.
+    await context.tracing.start(screenshots=screenshots, snapshots=True, sources=False)
 
 
 def _launch_options(config: WorkerConfig) -> dict[str, Any] | None:
@@ -458,6 +467,7 @@ class _Attempt:
     state: storage_state.StorageState | None = None  # Start.auth_state, checked
     task: asyncio.Task[Any] | None = None
     cdp_url: str | None = None  # of the attempt's own browser, when the project has a setup_context hook
+    tracing: bool | None = None  # tracing already started on its context (with screenshots if True)
 
     def abort(self) -> None:
         self.aborted = True
@@ -497,6 +507,9 @@ class Worker:
         self._starts: asyncio.Queue[_Attempt] = asyncio.Queue(maxsize=1)
         self._latest: _Attempt | None = None
         self._warm: tuple[BrowserContext, Page] | None = None
+        # How the next plain attempt is likely traced (as the last one was): the warm context is
+        # traced so ahead of time, off the attempt's path.
+        self._warm_trace: bool | None = None
         self._request_ids = itertools.count(1)
         self._store_replies: dict[int, asyncio.Future[StoreReply]] = {}
         self._apis = ApiLoader()
@@ -568,7 +581,7 @@ class Worker:
     async def _prepare_next(self) -> None:
         await self._intuned.prepare()
         if self._warm is None:
-            self._warm = await _new_page(self._browser)
+            self._warm = await _new_page(self._browser, self._warm_trace)
 
     @asynccontextmanager
     async def _context_for(self, attempt: _Attempt) -> AsyncIterator[tuple[BrowserContext, Page]]:
@@ -585,7 +598,8 @@ class Worker:
             context, page = await _new_page(self._browser, **options)
         else:
             warm, self._warm = self._warm, None
-            context, page = warm if warm is not None else await _new_page(self._browser)
+            context, page = warm if warm is not None else await _new_page(self._browser, self._warm_trace)
+            attempt.tracing = self._warm_trace
         try:
             yield context, page
         finally:
@@ -642,9 +656,15 @@ class Worker:
 
     async def _traced(self, attempt: _Attempt, context: BrowserContext, page: Page, log: AttemptLog) -> Done:
         trace_path = attempt.start.trace_path
+        wanted = attempt.start.trace_screenshots if trace_path is not None else None
+        if attempt.tracing != wanted:
+            if attempt.tracing is not None:
+                await context.tracing.stop()  # started ahead for a traced attempt: discarded
+            if wanted is not None:
+                await _start_trace(context, wanted)
+        self._warm_trace = wanted
         if trace_path is None:
             return await self._execute(attempt, page, log)
-        await context.tracing.start(screenshots=True, snapshots=True, sources=False)
         try:
             return await self._execute(attempt, page, log)
         finally:

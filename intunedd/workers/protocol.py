@@ -75,6 +75,7 @@ class Start(_Frame, tag="start"):
     context: RunContext
     log_path: str
     trace_path: str | None = None
+    trace_screenshots: bool = False  # a filmstrip in the trace besides its DOM snapshots
     video_dir: str | None = None
     proxy: str | None = None
     headless: bool = True

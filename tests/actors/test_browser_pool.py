@@ -284,3 +284,23 @@ async def test_workers_spread_over_browser_hosts_and_one_that_stops_answering_is
                     assert trio.current_time() - started >= HOST_BACKOFF_S[0] - 0.1
             await _until(lambda: pool.statistics().idle == 3)
             assert [h.failures for h in pool.statistics().hosts] == [0, 0]
+
+
+async def test_a_worker_on_its_last_attempt_has_its_replacement_started_meanwhile(
+    autojump_clock: trio.testing.MockClock, tmp_path: Path
+) -> None:
+    with trio.fail_after(TIMEOUT_S):
+        async with _pool(1, recycle_after_attempts=2) as pool:
+            async with pool.lease() as first:
+                pass
+            await trio.testing.wait_all_tasks_blocked()
+            assert pool.statistics().spawned == 1
+            async with pool.lease() as last:  # the second of two: recycled when it comes back
+                assert last.worker.pid == first.worker.pid
+                await _until(lambda: pool.statistics().idle == 1)  # its replacement, ready before it ends
+                assert pool.statistics().spawned == 2
+            await trio.testing.wait_all_tasks_blocked()
+            async with pool.lease() as after:
+                assert after.worker.pid != first.worker.pid
+            stats = pool.statistics()
+            assert (stats.spawned, stats.recycled) == (2, 1)  # no third worker: the replacement was used

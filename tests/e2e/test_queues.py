@@ -131,7 +131,12 @@ def test_a_failing_head_fails_after_its_attempts_and_extended_items_join_the_tai
     assert (failed["status"], failed["statusCode"]) == ("failed", 500)
     assert failed["error"]["code"]
     assert _done(daemon, project, queue_id, parent)["result"] == "parent"
-    _until(lambda: log.read_text().split()[-1] == "Y", what="the extended items")
+    try:
+        _until(lambda: log.read_text().split()[-1] == "Y", what="the extended items")
+    except AssertionError as e:  # say where it stood: the log, the queue, the pool
+        queue = _call(daemon, "GET", project, f"/queues/{queue_id}").text
+        pool = httpx.get(f"{daemon.url}/health", timeout=30).json()["pool"]
+        raise AssertionError(f"{e}; log {log.read_text().split()}; queue {queue}; pool {pool}") from None
     assert log.read_text().split() == ["H", "H", "L", "X", "Y"]  # extended items at the tail
     assert _done(daemon, project, queue_id, last)["status"] == "completed"
 

@@ -361,16 +361,29 @@ async def test_streams_captured_at_import_follow_later_attempts(worker: WorkerCl
 
 
 @pytest.mark.chromium
-async def test_trace_is_saved_as_zip(worker: WorkerClient, tmp_path: Path, site: str) -> None:
+async def test_traces_hold_snapshots_and_screenshots_if_asked_whatever_the_attempt_before(
+    worker: WorkerClient, tmp_path: Path, site: str
+) -> None:
+    """One worker, attempts traced in turn each way: a warm context traced ahead (as the attempt
+    before was) must never leave a trace where none was asked, or the wrong kind."""
     project = make_project(
         tmp_path / "p",
         {"api/visit.py": "async def automation(page, params):\n    await page.goto(params['url'])\n"},
     )
-    trace = tmp_path / "traces" / "run-1.zip"
-    done, _ = await worker.run(make_start(project, "visit", {"url": site}, trace_path=str(trace)))
-    assert done.success, done.error
-    assert zipfile.is_zipfile(trace)
-    assert zipfile.ZipFile(trace).namelist()
+    for n, screenshots in enumerate([False, None, True, True, False, None, None, False]):
+        trace = tmp_path / "traces" / f"{n}.zip"
+        path = None if screenshots is None else str(trace)
+        start = make_start(project, "visit", {"url": site}, trace_path=path, trace_screenshots=bool(screenshots))
+        done, _ = await worker.run(start)
+        assert done.success, done.error
+        if screenshots is None:
+            assert not trace.exists()
+            continue
+        events = [json.loads(line) for line in zipfile.ZipFile(trace).read("trace.trace").splitlines()]
+        kinds = {event.get("type") for event in events}
+        assert "frame-snapshot" in kinds, n  # the DOM, which the trace viewer shows for each action
+        assert ("screencast-frame" in kinds) is screenshots, n
+        assert sum(event.get("type") == "context-options" for event in events) == 1, n  # one context's trace
 
 
 @pytest.mark.chromium

@@ -39,7 +39,8 @@ def keep_alive_safe(app: ASGIFramework) -> ASGIFramework:
     close with its next request."""
 
     async def wrapped(scope: Scope, receive: ASGIReceiveCallable, send: ASGISendCallable) -> None:
-        body_read = scope["type"] != "http" or not _declares_body(scope)
+        # HTTP/2 has no Connection header (a stream ends alone): only HTTP/1 answers need it.
+        body_read = scope["type"] != "http" or scope["http_version"] == "2" or not _declares_body(scope)
 
         async def tracked_receive() -> ASGIReceiveEvent:
             nonlocal body_read

@@ -11,6 +11,7 @@ import socket
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from functools import partial
+from typing import Any
 
 import hypercorn.config
 import hypercorn.trio
@@ -109,3 +110,32 @@ async def test_a_read_body_keeps_the_connection_alive_until_it_idles() -> None:
     assert first.startswith(b"HTTP/1.1 200") and b"connection: close" not in first.lower()
     assert second.startswith(b"HTTP/1.1 200")
     assert after == b""  # closed by the idle timeout, well before the client's own 10 s
+
+
+async def _answer_headers(http_version: str, headers: list[tuple[bytes, bytes]]) -> list[tuple[bytes, bytes]]:
+    """The headers an app that answers without reading the body sends through ``keep_alive_safe``."""
+
+    async def app(scope: Any, receive: Any, send: Any) -> None:
+        await send({"type": "http.response.start", "status": 401, "headers": [(b"content-length", b"0")]})
+        await send({"type": "http.response.body", "body": b""})
+
+    sent: list[Any] = []
+
+    async def send(message: Any) -> None:
+        sent.append(message)
+
+    async def receive() -> Any:
+        raise AssertionError("the app never reads")
+
+    scope = {"type": "http", "http_version": http_version, "headers": headers}
+    await keep_alive_safe(app)(scope, receive, send)  # type: ignore[arg-type]
+    return list(sent[0]["headers"])
+
+
+async def test_only_an_http1_answer_with_a_body_unread_says_connection_close() -> None:
+    close = (b"connection", b"close")
+    assert close in await _answer_headers("1.1", [(b"content-length", b"5")])
+    assert close in await _answer_headers("1.1", [(b"transfer-encoding", b"chunked")])
+    assert close not in await _answer_headers("1.1", [(b"content-length", b"0")])  # nothing left unread
+    assert close not in await _answer_headers("1.1", [])
+    assert close not in await _answer_headers("2", [(b"content-length", b"5")])  # no such header in HTTP/2

@@ -107,6 +107,11 @@ class SchedulerSettings(_Section, frozen=True):
     catch_up_window_s: float = -1.0
 
 
+class QueueSettings(_Section, frozen=True):
+    max_per_project: Annotated[int, msgspec.Meta(ge=1)] = 1000
+    max_repeat_items_per_queue: Annotated[int, msgspec.Meta(ge=1)] = 1000
+
+
 class EventSettings(_Section, frozen=True):
     subscriber_buffer: int = 1000
     subscriber_buffer_bytes: int = 8 * MiB
@@ -189,6 +194,7 @@ class Settings(_Section, frozen=True):
     runs: RunSettings = RunSettings()
     events: EventSettings = EventSettings()
     scheduler: SchedulerSettings = SchedulerSettings()
+    queues: QueueSettings = QueueSettings()
     sinks: SinkSettings = SinkSettings()
     deploy: DeploySettings = DeploySettings()
     retention: RetentionSettings = RetentionSettings()

@@ -20,7 +20,8 @@ import msgspec
 import trio
 
 from ..clock import Clock, iso, parse_iso
-from ..errors import ApiError, BadRequest, NotFound
+from ..config import QueueSettings
+from ..errors import ApiError, BadRequest, Conflict, NotFound
 from ..ids import nanoid, new_uuid
 from ..job_spec import JobSpecError
 from ..messages import ProjectVersion, QueueCommand, RunRecord
@@ -84,8 +85,10 @@ class QueueControl:
         clock: Clock,
         limiter: RateLimiterHandle | None,
         gates: Gates | None,
+        limits: QueueSettings,
     ) -> None:
         self._store = store
+        self._limits = limits
         self._lanes = lanes
         self._runs = runs
         self._defaults = defaults
@@ -175,6 +178,12 @@ class QueueControl:
 
     async def _create(self, project_name: str, body: QueueCreate) -> str:
         self._project(project_name)
+        # Each queue holds a lane, a gate and limiter state in memory: their number is bounded.
+        most = self._limits.max_per_project
+        if sum(project == project_name for project, _ in self._queues) >= most:
+            raise Conflict(
+                f"project '{project_name}' has {most} queues, the most queues.max_per_project allows: delete one first"
+            )
         queue_id = body.id or new_uuid()  # a nanoid may begin with "-" or "_", which a queue id may not
         if not QUEUE_ID.match(queue_id):
             raise BadRequest("id must be a URL slug: 1-100 letters, digits, '-' or '_'", details={"field": "id"})
@@ -252,6 +261,11 @@ class QueueControl:
 
     async def _add_repeat(self, queue: QueueRecord, body: RepeatItemInput) -> str:
         self._check_item(queue, body)
+        most = self._limits.max_repeat_items_per_queue
+        if sum(key[:2] == (queue.project, queue.id) for key in self._repeats) >= most:
+            raise Conflict(
+                f"queue '{queue.id}' has {most} repeat items, the most queues.max_repeat_items_per_queue allows"
+            )
         period = _period(body)
         item_id = nanoid()
         now = iso(self._clock.now())  # the first item is appended at once, then every period

@@ -209,7 +209,9 @@ class _Runner:
         self.lanes = Lanes(self._cap)
         self.jobs = JobControl(store, self.lanes, self, self.defaults, job_changed, auth)
         self.gates = Gates(self.lanes, limiter, clock, self.admit, self.start_soon) if limiter else None
-        self.queues = QueueControl(store, self.lanes, self, self.defaults, clock, limiter, self.gates)
+        self.queues = QueueControl(
+            store, self.lanes, self, self.defaults, clock, limiter, self.gates, settings.queues
+        )
         self.active: dict[str, _Active] = {}
         self.waiters: dict[str, list[trio.MemorySendChannel[Reply[Any]]]] = {}
         self.held: set[str] = set()  # unfinished runs waiting for the store to take writes again

@@ -13,7 +13,8 @@ import trio
 import trio.testing
 
 from intunedd.clock import parse_iso
-from intunedd.errors import BadRequest, NotFound
+from intunedd.config import QueueSettings
+from intunedd.errors import BadRequest, Conflict, NotFound
 from intunedd.job_spec import JobConfiguration, JobSpec, PayloadItem, Retry
 from intunedd.messages import RunOptions, RunRecord
 from intunedd.queue_spec import QUEUE_ID, QueueConfiguration, QueueCreate, QueueItem, QueueSpec, RepeatItemInput
@@ -240,3 +241,23 @@ async def test_a_projects_queues_are_listed_oldest_first_with_their_states_in_on
         assert [(v.queue.id, v.state.queued, v.state.running) for v in views] == [(idle, 0, None), (slow, 2, None)]
         assert views[1].wait is not None and views[1].wait.reason is not None
         assert await parts.runner.queue("list", "other-project", "") == []
+
+
+async def test_queues_and_repeat_items_are_bounded_in_number(
+    autojump_clock: trio.testing.MockClock, tmp_path: Path
+) -> None:
+    limits = QueueSettings(max_per_project=2, max_repeat_items_per_queue=1)
+    async with runner_parts(tmp_path, "scripted", queues=limits) as parts:
+        first = await parts.runner.queue("create", "p", "", _queue())
+        await parts.runner.queue("create", "p", "", _queue())
+        with pytest.raises(Conflict, match="queues.max_per_project"):
+            await parts.runner.queue("create", "p", "", _queue())
+        repeat = RepeatItemInput(api_name="echo", parameters={}, repeat="1h")
+        item_id = await parts.runner.queue("add_repeat", "p", first, repeat)
+        with pytest.raises(Conflict, match="queues.max_repeat_items_per_queue"):
+            await parts.runner.queue("add_repeat", "p", first, repeat)
+        # Deleting makes room again.
+        await parts.runner.queue("delete_repeat", "p", first, None, item_id)
+        await parts.runner.queue("add_repeat", "p", first, repeat)
+        await parts.runner.queue("delete", "p", first)
+        await parts.runner.queue("create", "p", "", _queue())

@@ -22,7 +22,7 @@ from intunedd.actors.rate_limiter import run_rate_limiter
 from intunedd.actors.runner import RunnerHandle, run_runner
 from intunedd.actors.store import StoreHandle, run_store
 from intunedd.collections.job import API, PROJECT, RUN_TYPE, VERSION
-from intunedd.config import PoolSettings, RunSettings, Settings
+from intunedd.config import PoolSettings, QueueSettings, RunSettings, Settings
 from intunedd.errors import BadRequest
 from intunedd.messages import ProjectVersion, RunOptions, RunRecord, RunRequest
 from intunedd.store import queries
@@ -57,11 +57,14 @@ class Parts:
 
 
 @asynccontextmanager
-async def runner_parts(tmp_path: Path, behaviour: str, size: int = 1) -> AsyncIterator[Parts]:
+async def runner_parts(
+    tmp_path: Path, behaviour: str, size: int = 1, queues: QueueSettings | None = None
+) -> AsyncIterator[Parts]:
     """A store, a pool of ``size`` ``behaviour`` fakes and a runner, with project ``p`` v1 deployed."""
     settings = Settings(
-        state_dir=str(tmp_path), pool=PoolSettings(size=size, abort_grace_s=0.5), runs=RunSettings(drain_timeout_s=1)
-    )
+        state_dir=str(tmp_path), pool=PoolSettings(size=size, abort_grace_s=0.5), runs=RunSettings(drain_timeout_s=1),
+        queues=queues or QueueSettings(),
+    )  # fmt: skip
     async with trio.open_nursery() as nursery:
         bus = await nursery.start(partial(run_bus, buffer=100))
         store = await nursery.start(partial(run_store, open_db(tmp_path / "db.sqlite"), bus.publisher(), clock=CLOCK))

@@ -20,6 +20,7 @@ pytestmark = pytest.mark.e2e
 
 APIS = {
     # Appends its name to a log file; fails while it has been logged at most fail_times times.
+    # With wait_for, it goes on only once that file exists.
     "api/step.py": """
         import asyncio
         from pathlib import Path
@@ -28,6 +29,8 @@ APIS = {
             log = Path(params["log"])
             with log.open("a") as f:
                 f.write(params["name"] + "\\n")
+            while "wait_for" in params and not Path(params["wait_for"]).exists():
+                await asyncio.sleep(0.05)
             await asyncio.sleep(params.get("seconds", 0))
             if log.read_text().split().count(params["name"]) <= params.get("fail_times", 0):
                 raise RuntimeError("not yet")
@@ -119,24 +122,20 @@ def test_a_queue_runs_its_items_in_order_retrying_the_head_first(daemon: Daemon,
 def test_a_failing_head_fails_after_its_attempts_and_extended_items_join_the_tail(
     daemon: Daemon, project: str, tmp_path: Path
 ) -> None:
-    log = tmp_path / "fail.log"
+    log, go = tmp_path / "fail.log", tmp_path / "go"
     queue_id = _ok(_call(daemon, "POST", project, "/queues", {"configuration": {"runMode": "Default"}}), 201)["id"]
     head = _ok(_call(daemon, "POST", project, f"/queues/{queue_id}/items", {
-        "apiName": "step", "parameters": {"log": str(log), "name": "H", "fail_times": 9},
+        "apiName": "step", "parameters": {"log": str(log), "name": "H", "fail_times": 9, "wait_for": str(go)},
         "retry": {"maximumAttempts": 2}}), 201)["runId"]  # fmt: skip
     parent = _ok(_call(daemon, "POST", project, f"/queues/{queue_id}/items", {
         "apiName": "fanout", "parameters": {"log": str(log), "children": ["X", "Y"]}}), 201)["runId"]  # fmt: skip
     last = _append(daemon, project, queue_id, log=str(log), name="L")
+    go.touch()  # the head holds the queue until L is in it: X and Y, appended by the parent, come after L
     failed = _done(daemon, project, queue_id, head)
     assert (failed["status"], failed["statusCode"]) == ("failed", 500)
     assert failed["error"]["code"]
     assert _done(daemon, project, queue_id, parent)["result"] == "parent"
-    try:
-        _until(lambda: log.read_text().split()[-1] == "Y", what="the extended items")
-    except AssertionError as e:  # say where it stood: the log, the queue, the pool
-        queue = _call(daemon, "GET", project, f"/queues/{queue_id}").text
-        pool = httpx.get(f"{daemon.url}/health", timeout=30).json()["pool"]
-        raise AssertionError(f"{e}; log {log.read_text().split()}; queue {queue}; pool {pool}") from None
+    _until(lambda: log.read_text().split()[-1] == "Y", what="the extended items")
     assert log.read_text().split() == ["H", "H", "L", "X", "Y"]  # extended items at the tail
     assert _done(daemon, project, queue_id, last)["status"] == "completed"
 

@@ -34,6 +34,7 @@ from urllib.parse import unquote, urlsplit
 import msgspec
 from playwright.async_api import Browser, BrowserContext, Page, Playwright, ProxySettings, async_playwright
 
+from intunedd.policy.browser_hosts import label
 from intunedd.workers import auth, protocol, reaper, runtime_contract, storage_state
 from intunedd.workers.cdp import debuggable_context
 from intunedd.workers.conventions import (
@@ -448,13 +449,32 @@ async def _open_browser(playwright: Playwright, config: WorkerConfig) -> Browser
     launch = _launch_options(config)
     if launch is not None:
         return await chromium.launch(**launch)
-    match config.remote_protocol:
-        case "playwright":
-            return await chromium.connect(config.remote_endpoint)
-        case "cdp":
-            return await chromium.connect_over_cdp(config.remote_endpoint)
-        case other:
-            raise ValueError(f"unknown remote_protocol {other!r}: use 'playwright' or 'cdp'")
+    url = config.remote_endpoint
+    try:
+        match config.remote_protocol:
+            case "playwright":
+                return await chromium.connect(url)
+            case "cdp":
+                return await chromium.connect_over_cdp(url)
+            case other:
+                raise ValueError(f"unknown remote_protocol {other!r}: use 'playwright' or 'cdp'")
+    except Exception as e:  # noqa: BLE001 - any failure to connect ends this worker, told without secrets
+        raise BrowserHostUnreachable(_without_secrets(f"{type(e).__name__}: {e}", url)) from None
+
+
+class BrowserHostUnreachable(Exception):
+    """The worker's browser host did not take its connection (the message names only the host)."""
+
+
+def _without_secrets(text: str, url: str) -> str:
+    """``text`` with ``url`` shown as its label, and its path, query and user info wherever they
+    appear as "…": a browser host's URL may carry a token, and Playwright's messages repeat the URL."""
+    parts = urlsplit(url)
+    text = text.replace(url, label(url))
+    for secret in (parts.query, parts.password, parts.username, parts.path if len(parts.path) > 1 else None):
+        if secret:
+            text = text.replace(secret, "…")
+    return text
 
 
 # --- the worker ------------------------------------------------------------------------------

@@ -12,6 +12,7 @@ import json
 import os
 import re
 import socket
+import subprocess
 import sys
 import zipfile
 from collections.abc import AsyncIterator, Iterator, Mapping
@@ -987,3 +988,23 @@ async def test_abort_during_the_setup_context_hook(worker: WorkerClient, tmp_pat
     assert isinstance(done, Done) and done.aborted
     done, _ = await worker.run(make_start(project, "quick", {"slow": False}))
     assert done.result == "ran"
+
+
+def test_an_unreachable_browser_host_is_told_by_its_host_alone(tmp_path: Path) -> None:
+    """A browser host's URL may carry a token, which Playwright's own message repeats: the worker's
+    last words (its stderr, which goes to the daemon's log) name the host and the error, not it."""
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]  # closed once the block ends: nothing listens there
+    parent, child = socket.socketpair()
+    url = f"ws://user:pass-SEKRET@127.0.0.1:{port}/chromium/playwright?token=SEKRET-TOKEN"
+    config = protocol.WorkerConfig(fd=child.fileno(), remote_endpoint=url)
+    with parent, child:
+        done = subprocess.run(
+            [sys.executable, "-m", "intunedd.workers.child", msgspec.json.encode(config).decode()],
+            pass_fds=(child.fileno(),), capture_output=True, text=True, timeout=60,
+        )  # fmt: skip
+    assert done.returncode != 0
+    assert "SEKRET" not in done.stderr + done.stdout
+    assert "user" not in done.stderr and "chromium/playwright" not in done.stderr  # the path may be a token too
+    assert "BrowserHostUnreachable" in done.stderr and f"ECONNREFUSED 127.0.0.1:{port}" in done.stderr

@@ -24,25 +24,15 @@ import trio
 
 from bench.common import Report, Session, log, machine_info, machine_table, parser, run, source_revision, start_daemon
 from bench.pages import PageServer, page_title
-from bench.throughput import TITLE_API, DaemonPass, RawResult, daemon_throughput, raw_baseline
+from bench.throughput import TITLE_API, DaemonPass, RawResult, raw_baseline, untraced_pass
 from intunedd.browser_host import PlaywrightServer, headless_shell_registry
 from intunedd.harness import DaemonProcess
-
-
-async def _passes(d: DaemonProcess, urls: list[str], titles: list[str], args: argparse.Namespace) -> DaemonPass:
-    warm = max(2 * args.concurrency, 4)
-    await daemon_throughput(
-        d, "bench", urls[:warm], titles[:warm], save_trace=False, submitters=1, label="warm-up", timeout_s=120
-    )
-    return await daemon_throughput(
-        d, "bench", urls, titles, save_trace=False, submitters=8, label="saveTrace=false", timeout_s=args.phase_timeout
-    )
 
 
 def _daemon_pass(d: DaemonProcess, urls: list[str], titles: list[str], args: argparse.Namespace) -> DaemonPass:
     start_daemon(d)
     d.deploy("bench", {"api/title.py": TITLE_API}, {"replication": {"maxConcurrentRequests": args.concurrency}})
-    result = trio.run(_passes, d, urls, titles, args)
+    result = trio.run(untraced_pass, d, urls, titles, args.concurrency, args.phase_timeout)
     d.stop()
     log(f"  {result.per_s:.2f} runs/s ({result.elapsed_s:.2f}s; CPU busy/other {result.cpu})")
     return result

@@ -41,8 +41,7 @@ from bench.common import (
 )
 from bench.crawlee_baseline import CrawleeResult, crawlee_baseline
 from bench.pages import PageServer, page_title
-from bench.throughput import TITLE_API, DaemonPass, RawResult, daemon_throughput, raw_baseline
-from intunedd.harness import DaemonProcess
+from bench.throughput import TITLE_API, DaemonPass, RawResult, raw_baseline, untraced_pass
 
 
 @dataclass
@@ -54,16 +53,6 @@ class Point:
     daemon_mib: float
     crawlee: CrawleeResult
     crawlee_mib: float
-
-
-async def _daemon_passes(d: DaemonProcess, urls: list[str], titles: list[str], c: int, timeout_s: float) -> DaemonPass:
-    warm = max(2 * c, 4)
-    await daemon_throughput(
-        d, "bench", urls[:warm], titles[:warm], save_trace=False, submitters=1, label="warm-up", timeout_s=120
-    )
-    return await daemon_throughput(
-        d, "bench", urls, titles, save_trace=False, submitters=8, label="saveTrace=false", timeout_s=timeout_s
-    )
 
 
 def _point(session: Session, c: int, urls: list[str], titles: list[str], timeout_s: float) -> Point:
@@ -80,7 +69,7 @@ def _point(session: Session, c: int, urls: list[str], titles: list[str], timeout
     assert d.process is not None
     daemon_memory = TreeRss()
     daemon_memory.follow(d.process.pid)
-    passed = trio.run(_daemon_passes, d, urls, titles, c, timeout_s)
+    passed = trio.run(untraced_pass, d, urls, titles, c, timeout_s)
     daemon_memory.finish()
     d.stop()
     log(f"  {passed.per_s:.2f} runs/s")

@@ -251,6 +251,19 @@ async def daemon_throughput(
     return result
 
 
+async def untraced_pass(
+    d: DaemonProcess, urls: list[str], titles: list[str], concurrency: int, timeout_s: float
+) -> DaemonPass:
+    """A warm-up, then every page's run submitted at once with ``saveTrace: false``."""
+    warm = max(2 * concurrency, 4)
+    await daemon_throughput(
+        d, "bench", urls[:warm], titles[:warm], save_trace=False, submitters=1, label="warm-up", timeout_s=120
+    )
+    return await daemon_throughput(
+        d, "bench", urls, titles, save_trace=False, submitters=8, label="saveTrace=false", timeout_s=timeout_s
+    )
+
+
 async def _verify(d: DaemonProcess, project: str, run_ids: dict[str, int], titles: list[str], out: DaemonPass) -> None:
     """Every run's stored result must be its page's title."""
     pending = iter(run_ids.items())

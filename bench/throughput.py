@@ -251,14 +251,22 @@ async def daemon_throughput(
     return result
 
 
+async def warm_up(
+    d: DaemonProcess, urls: list[str], titles: list[str], concurrency: int, *, save_trace: bool = False
+) -> None:
+    """Runs on the first pages, one at a time, untimed: the pool's first contexts and renderers,
+    and with ``save_trace``, tracing started ahead on every worker's warm context."""
+    warm = max(2 * concurrency, 4)
+    await daemon_throughput(
+        d, "bench", urls[:warm], titles[:warm], save_trace=save_trace, submitters=1, label="warm-up", timeout_s=120
+    )
+
+
 async def untraced_pass(
     d: DaemonProcess, urls: list[str], titles: list[str], concurrency: int, timeout_s: float
 ) -> DaemonPass:
     """A warm-up, then every page's run submitted at once with ``saveTrace: false``."""
-    warm = max(2 * concurrency, 4)
-    await daemon_throughput(
-        d, "bench", urls[:warm], titles[:warm], save_trace=False, submitters=1, label="warm-up", timeout_s=120
-    )
+    await warm_up(d, urls, titles, concurrency)
     return await daemon_throughput(
         d, "bench", urls, titles, save_trace=False, submitters=8, label="saveTrace=false", timeout_s=timeout_s
     )
@@ -337,11 +345,8 @@ async def daemon_throughput_phases(
     d: DaemonProcess, args: argparse.Namespace, urls: list[str], titles: list[str]
 ) -> list[DaemonPass]:
     c = args.concurrency
-    warm = max(2 * c, 4)
-    log(f"daemon: warm-up ({warm} runs)")
-    await daemon_throughput(
-        d, "bench", urls[:warm], titles[:warm], save_trace=False, submitters=1, label="warm-up", timeout_s=60
-    )
+    log("daemon: warm-up")
+    await warm_up(d, urls, titles, c)
     log(f"daemon: {len(urls)} runs, saveTrace=false, concurrency {c}")
     main = await daemon_throughput(
         d,
@@ -460,7 +465,8 @@ def report(
     if traced and ratio_traced is not None:
         rows += [
             (
-                f"intunedd, saveTrace=true (pool {c}{', screenshots' if args.trace_screenshots else ''}; "
+                f"intunedd, saveTrace=true (pool {c}{', screenshots' if args.trace_screenshots else ''}, "
+                f"trace_policy {args.trace_policy}; "
                 f"traces {traced.trace_kib or 0:.1f} KiB)",
                 f"{traced.runs}",
                 f"{traced.elapsed_s:.2f}",
@@ -603,6 +609,9 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p.add_argument("--submitters", type=int, default=8, help="concurrent HTTP clients submitting run/start")
     p.add_argument("--single-raw", action="store_true", help="one raw pass (before) instead of before and after")
     p.add_argument("--trace-screenshots", action="store_true", help="traces with a screenshot filmstrip")
+    p.add_argument(
+        "--trace-policy", default="on", help="the daemon's runs.trace_policy (which attempts of a traced run record)"
+    )
     args = p.parse_args(argv)
     if args.runs < 1 or args.concurrency < 1:
         p.error("--runs and --concurrency must be positive")
@@ -617,7 +626,9 @@ def main(argv: list[str] | None = None) -> int:
 def measure(session: Session, args: argparse.Namespace) -> Report:
     warmup = max(2 * args.concurrency, 4)
     revision = source_revision()  # before the run: the code that was started
-    daemon = session.daemon(args.concurrency, runs={"trace_screenshots": args.trace_screenshots})
+    daemon = session.daemon(
+        args.concurrency, runs={"trace_screenshots": args.trace_screenshots, "trace_policy": args.trace_policy}
+    )
     with PageServer(args.runs) as site:
         urls = [site.url(i) for i in range(args.runs)]
         titles = [page_title(i) for i in range(args.runs)]

@@ -17,6 +17,7 @@ import msgspec
 
 from .errors import ApiError
 from .policy.rate_limits import parse_config
+from .policy.traces import TracePolicy
 from .sinks.config import parse_sink
 from .sinks.destinations import Network, allowing, parse_networks
 
@@ -89,6 +90,7 @@ class RunSettings(_Section, frozen=True):
     sync_run_max_wait_s: float = 900.0
     record_video: bool = False
     trace_screenshots: bool = False
+    trace_policy: TracePolicy = "on"
 
 
 class SinkSettings(_Section, frozen=True):

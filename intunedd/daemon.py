@@ -145,7 +145,7 @@ async def run_daemon(
                 run_browser_pool,
                 worker_config,
                 env,
-                size=settings.pool.size,
+                size=settings.pool.capacity,
                 hosts=settings.pool.hosts,
                 recycle_after_attempts=settings.pool.recycle_after_attempts,
                 recycle_rss_mb=settings.pool.recycle_rss_mb,

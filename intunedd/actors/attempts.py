@@ -5,9 +5,11 @@ the runtime's backend access), leases a worker of the project's environment and 
 from __future__ import annotations
 
 from collections.abc import Awaitable, Callable
+from functools import partial
 from pathlib import Path
 from typing import Any
 
+import msgspec
 import trio
 
 from ..clock import Clock
@@ -15,6 +17,7 @@ from ..config import Settings
 from ..environments.builder import worker_env
 from ..functions_token import Backend
 from ..messages import ProjectVersion
+from ..policy import traces
 from ..policy.attempts import error_object
 from ..store import queries
 from ..workers import protocol
@@ -57,7 +60,8 @@ class Attempts:
     ) -> protocol.Start:
         """The Start of an attempt whose files go to ``directory``; ``fields`` are the rest of Start's."""
         await trio.to_thread.run_sync(prepare_attempt_directory, directory, self.settings.pool.worker_user)
-        trace_path = directory / "trace.zip" if save_trace else None
+        traced = traces.records(self.settings.runs.trace_policy, save_trace, context.attempt_number)
+        trace_path = directory / "trace.zip" if traced else None
         video_dir = directory / "video" if self.settings.runs.record_video else None
         return protocol.Start(
             attempt_id=f"{context.run_id}/{context.attempt_number}",
@@ -103,7 +107,7 @@ class Attempts:
             async with self.pool.lease(worker_env(self.settings.environments_path, project.environment)) as lease:
                 if leased is not None:
                     await leased()
-                return await run_attempt(
+                outcome = await run_attempt(
                     lease, start, timeout_s=timeout_s, abort_grace_s=self.settings.pool.abort_grace_s, kv=kv
                 )
         except WorkerUnavailable as e:
@@ -112,3 +116,8 @@ class Attempts:
             if leased is not None:
                 await leased()
             return AttemptOutcome("failed", error=error_object("script-process-crashed", str(e), retryable=True))
+        if start.trace_path is not None and not traces.keeps(self.settings.runs.trace_policy, outcome.status):
+            # Gone before the attempt's end is stored: a trace the store names always existed.
+            await trio.to_thread.run_sync(partial(Path(start.trace_path).unlink, missing_ok=True))
+            return msgspec.structs.replace(outcome, trace_dropped=True)
+        return outcome

@@ -240,7 +240,7 @@ class _Pool:
         self.config = config
         self.hosts = list(hosts)
         self.host_states = [HostState(capacity=host.capacity) for host in self.hosts]
-        self.size = sum(host.capacity for host in self.hosts) if self.hosts else size
+        self.size = size
         self.recycle_after_attempts = recycle_after_attempts
         self.recycle_rss_mb = recycle_rss_mb
         self.retire_idle_after_s = idle_worker_retire_s
@@ -491,7 +491,8 @@ async def run_browser_pool(
     task_status: trio.TaskStatus[PoolHandle] = trio.TASK_STATUS_IGNORED,
 ) -> NoReturn:
     """``env`` is the workers' process environment; ``command`` runs the daemon's own ``WorkerEnv``;
-    ``hosts``: the browser hosts, when the browsers are remote (``size`` is then their capacity)."""
+    ``hosts``: the browser hosts, when the browsers are remote; ``size``: how many workers at most,
+    with hosts their capacities added up (``PoolSettings.capacity``)."""
     inbox_send, inbox_receive = trio.open_memory_channel[_Event](INBOX_SIZE)
     async with inbox_receive, trio.open_nursery() as reaper, trio.open_nursery() as nursery:
         pool = _Pool(

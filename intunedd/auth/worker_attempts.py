@@ -118,7 +118,9 @@ class WorkerAttempts:
         )
         self._running = self.made
         outcome = await self._attempts.run(self._project, start, timeout_s=self._timeout_s, kv=self._kv)
-        await self._store.write(queries.finish_attempt, run, self.made, outcome.status, outcome.error)
+        await self._store.write(
+            queries.finish_attempt, run, self.made, outcome.status, outcome.error, trace_dropped=outcome.trace_dropped
+        )
         self._running = None
         if outcome.error is not None:
             # The code only: a message from the login script may quote its parameters.

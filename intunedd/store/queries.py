@@ -358,10 +358,13 @@ def start_attempt(
     tx.emit("attempt.started", project=run.project, run_id=run.id, attempt=number)
 
 
-def finish_attempt(tx: Tx, run: RunRecord, number: int, status: str, error: Any) -> None:
+def finish_attempt(
+    tx: Tx, run: RunRecord, number: int, status: str, error: Any, *, trace_dropped: bool = False
+) -> None:
     tx.execute(
-        "UPDATE attempts SET status=?, ended_at=?, error=? WHERE run_id=? AND number=? AND status='running'",
-        (status, tx.now, _dumps(error), run.id, number),
+        "UPDATE attempts SET status=?, ended_at=?, error=?, trace_path=CASE WHEN ? THEN NULL ELSE trace_path END "
+        "WHERE run_id=? AND number=? AND status='running'",
+        (status, tx.now, _dumps(error), trace_dropped, run.id, number),
     )
     tx.emit("attempt.finished", project=run.project, run_id=run.id, attempt=number, status=status, error=error)
 

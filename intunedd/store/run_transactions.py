@@ -39,7 +39,7 @@ def end_attempt(
 ) -> None:
     """Record an attempt's end and, unless the run retries, the run's; ``extended`` replaces
     the attempt's extended payloads once a JobRun has given them run ids."""
-    queries.finish_attempt(tx, run, number, outcome.status, outcome.error)
+    queries.finish_attempt(tx, run, number, outcome.status, outcome.error, trace_dropped=outcome.trace_dropped)
     if action == "complete":
         if extended is None:
             extended = [msgspec.to_builtins(p) for p in outcome.extended_payloads]

@@ -37,6 +37,7 @@ class AttemptOutcome(msgspec.Struct, frozen=True):
     extended_payloads: list[protocol.ExtendedPayload] = []
     error: dict[str, Any] | None = None
     session: Any = None  # the storage state an auth-sessions/create attempt captured
+    trace_dropped: bool = False  # its trace was recorded, then deleted (runs.trace_policy)
 
 
 def attempt_limits(runs: RunSettings) -> protocol.AttemptLimits:

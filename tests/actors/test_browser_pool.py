@@ -254,7 +254,7 @@ async def test_workers_spread_over_browser_hosts_and_one_that_stops_answering_is
     hosts = [BrowserHost(url="ws://a.test:3000/token-a", capacity=2), BrowserHost(url="ws://b.test:3000/", capacity=1)]
     down = tmp_path / "a.test"
     with trio.fail_after(TIMEOUT_S):
-        async with _pool(1, hosts=hosts, environ={HOSTS_DOWN: str(tmp_path)}) as pool, trio.open_nursery() as nursery:
+        async with _pool(3, hosts=hosts, environ={HOSTS_DOWN: str(tmp_path)}) as pool, trio.open_nursery() as nursery:
             assert pool.statistics().size == 3 and pool.statistics().idle == 3
             releases = [trio.Event() for _ in range(3)]
             leases = [await nursery.start(_hold, pool, DAEMON_ENV, release) for release in releases]

@@ -61,6 +61,7 @@ class PoolSettings(_Section, frozen=True):
     start_timeout_s: float = 30.0
     worker_user: str = ""
     idle_worker_retire_s: Annotated[float, msgspec.Meta(ge=0)] = 300.0
+    worker_nice: Annotated[int, msgspec.Meta(ge=0, le=19)] = 10
 
     @property
     def hosts(self) -> list[BrowserHost]:

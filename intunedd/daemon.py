@@ -152,6 +152,7 @@ async def run_daemon(
                 start_timeout_s=settings.pool.start_timeout_s,
                 idle_worker_retire_s=settings.pool.idle_worker_retire_s,
                 user=worker_user,
+                worker_nice=settings.pool.worker_nice,
             )
         )
         callback_secret = await trio.to_thread.run_sync(signing.callback_secret, settings)

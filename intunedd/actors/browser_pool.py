@@ -185,13 +185,15 @@ class _WorkerTasks:
     environ: Mapping[str, str]
     start_timeout_s: float
     user: WorkerUser | None
+    nice: int
     inbox: trio.MemorySendChannel[_Event]
 
     async def spawn(self, spawn: int, env: WorkerEnv, config: WorkerConfig) -> None:
         try:
             process = await spawn_worker(
-                config, self.environ, start_timeout_s=self.start_timeout_s, command=env.command, user=self.user
-            )
+                config, self.environ, start_timeout_s=self.start_timeout_s, command=env.command, user=self.user,
+                nice=self.nice,
+            )  # fmt: skip
         except (OSError, trio.TooSlowError, WorkerDied) as e:
             await self.inbox.send(_Spawned(spawn, None, f"{type(e).__name__}: {e}"))
             return
@@ -487,6 +489,7 @@ async def run_browser_pool(
     start_timeout_s: float,
     idle_worker_retire_s: float = 300.0,
     user: WorkerUser | None = None,
+    worker_nice: int = 0,
     command: Sequence[str] = WORKER_COMMAND,
     task_status: trio.TaskStatus[PoolHandle] = trio.TASK_STATUS_IGNORED,
 ) -> NoReturn:
@@ -496,7 +499,7 @@ async def run_browser_pool(
     inbox_send, inbox_receive = trio.open_memory_channel[_Event](INBOX_SIZE)
     async with inbox_receive, trio.open_nursery() as reaper, trio.open_nursery() as nursery:
         pool = _Pool(
-            _WorkerTasks(env, start_timeout_s, user, inbox_send),
+            _WorkerTasks(env, start_timeout_s, user, worker_nice, inbox_send),
             WorkerEnv(DAEMON_ENV.key, tuple(command)),
             config,
             size=size,

@@ -4,10 +4,12 @@ from __future__ import annotations
 
 import logging
 import os
+import shutil
 import signal
 import socket
 import sys
 from collections.abc import Mapping, Sequence
+from pathlib import Path
 
 import msgspec
 import trio
@@ -22,6 +24,7 @@ SIGTERM_GRACE_S = 2.0
 # The worker's WorkerConfig JSON is appended as the last argument.
 WORKER_MODULE = ("-m", "intunedd.workers.child")
 WORKER_COMMAND = (sys.executable, *WORKER_MODULE)
+NICE = shutil.which("nice") or "/usr/bin/nice"
 
 
 class WorkerEnv(msgspec.Struct, frozen=True):
@@ -166,6 +169,18 @@ def _kill_process_group(pgid: int) -> None:
         pass
 
 
+def _nice_session(pid: int, nice: int) -> None:
+    """The worker leads a session of its own; where the kernel schedules sessions as groups
+    (autogroup, outside a cgroup's CPU controller), a process's nice only ranks it within its
+    group, so the group is niced too."""
+    try:
+        Path(f"/proc/{pid}/autogroup").write_text(str(nice))
+    except OSError:
+        # No autogroup here (the process's own nice is what counts), or, without CAP_SYS_ADMIN,
+        # another session's nice was set in the last 100 ms: the kernel's limit, worth no wait.
+        pass
+
+
 async def spawn_worker(
     config: WorkerConfig,
     env: Mapping[str, str],
@@ -173,14 +188,17 @@ async def spawn_worker(
     start_timeout_s: float,
     command: Sequence[str] = WORKER_COMMAND,
     user: WorkerUser | None = None,
+    nice: int = 0,
 ) -> WorkerProcess:
-    """Start a worker (as ``user``, if given) and wait for its Ready; if that fails in any way, the
-    process is killed."""
+    """Start a worker (as ``user``, if given; ``nice`` steps below the daemon's priority, which its
+    browser inherits) and wait for its Ready; if that fails in any way, the process is killed."""
     parent, child = socket.socketpair(socket.AF_UNIX, socket.SOCK_STREAM)
     cfg = msgspec.structs.replace(config, fd=child.fileno())
+    # nice(1) execs the worker in place (same pid): no code runs in the child between fork and exec.
+    niced = [NICE, "-n", str(nice)] if nice else []
     try:
         process = await trio.lowlevel.open_process(
-            [*command, msgspec.json.encode(cfg).decode()],
+            [*niced, *command, msgspec.json.encode(cfg).decode()],
             pass_fds=(child.fileno(),),
             start_new_session=True,
             **spawn_options(user, env),
@@ -190,6 +208,8 @@ async def spawn_worker(
         raise
     finally:
         child.close()
+    if nice:
+        _nice_session(process.pid, nice)
     frames = FrameStream(trio.SocketStream(trio.socket.from_stdlib_socket(parent)))
     worker = WorkerProcess(process, frames)
     try:

@@ -5,6 +5,7 @@ and a worker that misbehaved never outlives it."""
 from __future__ import annotations
 
 import json
+import os
 import socket
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
@@ -85,6 +86,24 @@ async def test_the_fake_worker_speaks_the_protocol(tmp_path: Path) -> None:
         for n in (1, 2):
             outcome, verdict = await attempt(worker, make_start(tmp_path, {"n": n}))
             assert (outcome.status, outcome.result, verdict.reusable) == ("completed", {"n": n}, True)
+
+
+async def test_a_worker_runs_below_the_daemons_priority_with_its_session(tmp_path: Path) -> None:
+    """``nice`` lowers the worker's priority (what its browser inherits) and, where the kernel
+    schedules sessions as groups, its session's: the daemon's work is never queued behind pages."""
+    pid_file = tmp_path / "pid"
+    with trio.fail_after(TIMEOUT_S):
+        worker = await spawn_worker(
+            CONFIG, {}, start_timeout_s=TIMEOUT_S, command=fake_command("ok", pid_file=pid_file), nice=7
+        )
+    try:
+        assert int(pid_file.read_text()) == worker.process.pid  # nice(1) ran it in place
+        assert psutil.Process(worker.process.pid).nice() == os.getpriority(os.PRIO_PROCESS, 0) + 7
+        autogroup = Path(f"/proc/{worker.process.pid}/autogroup")
+        if autogroup.exists():
+            assert autogroup.read_text().split()[-1] == "7"
+    finally:
+        await worker.kill("test over")
 
 
 @pytest.mark.parametrize("behaviour", ["not-ready", "huge-ready"])

@@ -258,11 +258,14 @@ class TreeRss(threading.Thread):
     def __init__(self) -> None:
         super().__init__(name="tree-rss", daemon=True)
         self.pid: int | None = None
+        self.exclude: int | None = None
         self.stop_event = threading.Event()
         self.peak = 0
 
-    def follow(self, pid: int) -> None:
+    def follow(self, pid: int, *, exclude: int | None = None) -> None:
+        """From now on, ``pid``'s tree without ``exclude``'s (another subject, idle meanwhile)."""
         self.pid = pid
+        self.exclude = exclude
         self.start()
 
     def run(self) -> None:
@@ -271,6 +274,9 @@ class TreeRss(threading.Thread):
             try:
                 root = psutil.Process(self.pid)
                 tree = [root, *root.children(recursive=True)]
+                if self.exclude is not None:
+                    other = psutil.Process(self.exclude)
+                    tree = [p for p in tree if p not in {other, *other.children(recursive=True)}]
             except psutil.Error:
                 return
             total = 0

@@ -4,12 +4,16 @@ complete on the other; back, it is used again."""
 
 from __future__ import annotations
 
+import socket
+import threading
 import time
 from collections.abc import Iterator
 from pathlib import Path
 
 import httpx
 import pytest
+from wsproto import ConnectionType, WSConnection
+from wsproto.events import AcceptConnection, Message, Request
 
 from intunedd.browser_host import PlaywrightServer, headless_shell_registry
 
@@ -84,3 +88,74 @@ def test_runs_spread_over_two_hosts_and_finish_on_one_when_the_other_is_killed(
     hosts.append(a.restarted())
     _wait(lambda: [(h["up"], h["live"]) for h in _pool(daemon)["hosts"]] == [(True, 1), (True, 1)], "A back")  # type: ignore[attr-defined]
     daemon.stop()
+
+
+class HostileHost:
+    """A browser host that takes the websocket handshake (wsproto's), then sends ``garbage`` or
+    stalls, on 127.0.0.1; its URL carries a token that must never be shown."""
+
+    def __init__(self, behaviour: str) -> None:
+        self.behaviour = behaviour
+        self.server = socket.create_server(("127.0.0.1", 0))
+        self.url = f"ws://127.0.0.1:{self.server.getsockname()[1]}/hostile-token-{behaviour}"
+        self.connections: list[socket.socket] = []
+        threading.Thread(target=self._serve, daemon=True).start()
+
+    def _serve(self) -> None:
+        while True:
+            try:
+                connection, _ = self.server.accept()
+            except OSError:
+                return  # closed
+            self.connections.append(connection)
+            threading.Thread(target=self._answer, args=(connection,), daemon=True).start()
+
+    def _answer(self, connection: socket.socket) -> None:
+        ws = WSConnection(ConnectionType.SERVER)
+        try:
+            while True:
+                data = connection.recv(65536)
+                if not data:
+                    return
+                ws.receive_data(data)
+                for event in ws.events():
+                    if isinstance(event, Request):
+                        connection.sendall(ws.send(AcceptConnection()))
+                        if self.behaviour == "garbage":
+                            connection.sendall(ws.send(Message(data="}{ not playwright \x00" * 100)))
+                            connection.sendall(ws.send(Message(data=bytes(range(256)) * 64)))
+        except OSError:
+            return
+
+    def close(self) -> None:
+        self.server.close()
+        for connection in self.connections:
+            connection.close()
+
+
+@pytest.mark.parametrize("behaviour", ["garbage", "stall"])
+def test_a_host_that_answers_garbage_or_stalls_is_taken_out_and_runs_go_to_the_good_one(
+    daemon_factory: DaemonFactory, hosts: list[PlaywrightServer], site: str, behaviour: str
+) -> None:
+    good = hosts[0]
+    hostile = HostileHost(behaviour)
+    try:
+        daemon = daemon_factory(
+            pool__remote_endpoints=[{"url": hostile.url, "capacity": 1}, {"url": good.url, "capacity": 1}],
+            pool__start_timeout_s=3,
+        )
+        # Taken out, and tried again after its backoff (1 s, then 2 s), failing each time.
+        _wait(lambda: _pool(daemon)["hosts"][0]["failures"] >= 2, "the hostile host tried twice")  # type: ignore[index]
+        daemon.deploy("hostile", APIS, {"replication": {"maxConcurrentRequests": 2}})
+        run_ids = [
+            daemon.start_run("hostile", {"api": "visit", "parameters": {"url": f"{site}/h{i}", "ms": 0}})
+            for i in range(3)
+        ]
+        results = [daemon.wait_for("hostile", r, timeout=TIMEOUT_S) for r in run_ids]
+        assert [r.get("result") for r in results] == [f"page h{i}" for i in range(3)], results
+        hostile_now, good_now = _pool(daemon)["hosts"]  # type: ignore[misc]
+        assert hostile_now["failures"] >= 2 and (good_now["up"], good_now["live"]) == (True, 1)
+        assert "hostile-token" not in daemon.log_path.read_text(errors="replace")
+        daemon.stop()
+    finally:
+        hostile.close()

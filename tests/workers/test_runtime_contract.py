@@ -8,6 +8,7 @@ environment does it.
 
 from __future__ import annotations
 
+import fcntl
 import glob
 import importlib.metadata
 import json
@@ -150,10 +151,14 @@ def runtime_python(request: pytest.FixtureRequest) -> str:
         pytest.skip("no Python >= 3.12 on this host for Intuned's runtime")
     env = request.config.cache.mkdir(f"intuned-runtime-{RUNTIME_VERSION}")
     stamp = env / "built"
-    if not stamp.exists():
-        shutil.rmtree(env)
-        _build(env, python)
-        stamp.write_text(python)
+    # Each xdist worker has this session fixture: one builds while the others wait, or one would
+    # delete the environment another is installing into.
+    with (env.parent / f"{env.name}.lock").open("w") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        if not stamp.exists():
+            shutil.rmtree(env)
+            _build(env, python)
+            stamp.write_text(python)
     return str(env / "bin" / "python")
 
 

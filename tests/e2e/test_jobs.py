@@ -168,9 +168,16 @@ def test_pause_cancels_running_items_and_resume_continues(client: IntunedClient,
     assert client.projects.jobs.get(project_name=project, job_id="pausable").state == "PAUSED"
     with pytest.raises(ValidationError):  # a paused job cannot be triggered (409)
         client.projects.jobs.trigger(project_name=project, job_id="pausable")
+    # The running item is requeued once its worker has stopped it, which may follow the pause.
     with daemon.client() as c:
-        runs = c.get(daemon.path(project, "/runs"), params={"filter": f"job_run_id={job_run_id}"}).json()["items"]
-    assert all(r["status"] == "pending" for r in runs), runs
+        deadline = time.monotonic() + 30
+        while True:
+            params = {"filter": f"job_run_id={job_run_id}"}
+            runs = c.get(daemon.path(project, "/runs"), params=params).json()["items"]
+            if all(r["status"] == "pending" for r in runs):
+                break
+            assert time.monotonic() < deadline, runs
+            time.sleep(0.05)
     client.projects.jobs.resume(project_name=project, job_id="pausable")
     job_run = _wait_job_run(client, project, "pausable", job_run_id)
     assert (job_run.status, job_run.successful_runs) == ("COMPLETED", 3)
